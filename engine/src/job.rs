@@ -1,0 +1,65 @@
+//! What a running job sees: its context and its emitter.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::id::{JobId, SessionId};
+use crate::log::{AppendError, EventLog};
+
+/// Facts about a job captured when it was started, as the recipe's
+/// `sse::job` captures the connection's locale and user.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    /// The job's id.
+    pub id: JobId,
+    /// The session that started the job and alone may read it.
+    pub owner: SessionId,
+    /// The visitor's display name when the job was started.
+    pub display_name: String,
+    /// The visitor's locale when the job was started (a BCP 47 tag, e.g. `en`).
+    pub locale: String,
+    /// Cancelled when the job should stop (server shutdown). A job checks it
+    /// between steps; one that does not is aborted after the grace period.
+    pub cancel: CancellationToken,
+}
+
+/// How a job reports messages. Cheap to clone; emitting never waits for
+/// readers, however slow they are.
+#[derive(Debug, Clone)]
+pub struct Emitter {
+    log: Arc<EventLog>,
+}
+
+impl Emitter {
+    pub(crate) fn new(log: Arc<EventLog>) -> Self {
+        Emitter { log }
+    }
+
+    /// Sends one message: one SSE event, whatever lines it has. Returns
+    /// its sequence id, or why it was refused (too large, empty, job over).
+    pub fn emit(&self, text: &str) -> Result<u64, AppendError> {
+        self.log.append_message(text)
+    }
+}
+
+/// Why a job failed. Its text is shown to the job's owner, so it must say
+/// what went wrong in the job's terms and hold no server internals.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct JobError {
+    message: String,
+}
+
+impl JobError {
+    /// A failure with a message for the job's owner.
+    pub fn new(message: impl Into<String>) -> Self {
+        JobError { message: message.into() }
+    }
+}
+
+impl From<AppendError> for JobError {
+    fn from(e: AppendError) -> Self {
+        JobError::new(e.to_string())
+    }
+}

@@ -1,0 +1,55 @@
+//! Our SSE encoding, read back by an independent, spec-conformant parser.
+
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use jobstream_engine::{EventLog, JobState, LogLimits};
+
+async fn parse(bytes: Vec<u8>) -> Vec<eventsource_stream::Event> {
+    let chunks = futures_util::stream::iter(
+        // Split at every byte so no framing relies on chunk boundaries.
+        bytes.into_iter().map(|b| Ok::<_, std::io::Error>(vec![b])),
+    );
+    chunks.eventsource().map(|e| e.expect("valid SSE")).collect().await
+}
+
+#[tokio::test]
+async fn every_message_comes_back_as_one_event_with_its_id() {
+    let messages = [
+        "plain",
+        "two\nlines",
+        "crlf\r\nline",
+        "lone\rcr",
+        "trailing newline\n",
+        "\nleading newline",
+        " leading space",
+        ":colon first",
+        "data: injected\n\nid: 99\nevent: end",
+        "__CLOSE_SSE__",
+        "</script><img src=x onerror=alert(1)>",
+        "tab\tand unicode é ✓ 🦀",
+        "nul\0inside",
+    ];
+    let log = EventLog::new(LogLimits::default());
+    for m in messages {
+        log.append_message(m).unwrap();
+    }
+    log.close(JobState::Succeeded, None).unwrap();
+    let mut bytes = Vec::new();
+    for e in log.snapshot().events {
+        bytes.extend_from_slice(&e.frame);
+    }
+    let events = parse(bytes).await;
+    assert_eq!(events.len(), messages.len() + 2);
+    for (i, (event, sent)) in events.iter().zip(messages).enumerate() {
+        // SSE has one line end on the wire; clients rebuild lines with LF.
+        let expected = sent.replace("\r\n", "\n").replace('\r', "\n");
+        assert_eq!(event.data, expected, "message {i}");
+        assert_eq!(event.event, "message");
+        assert_eq!(event.id, (i + 1).to_string());
+    }
+    let end = &events[messages.len()];
+    assert_eq!(end.event, "end");
+    assert_eq!(end.data, r#"{"state":"succeeded"}"#);
+    let close = &events[messages.len() + 1];
+    assert_eq!((close.event.as_str(), close.data.as_str()), ("message", "__CLOSE_SSE__"));
+}
