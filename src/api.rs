@@ -1,0 +1,230 @@
+//! The JSON API and the SSE stream.
+//!
+//! * `POST /api/jobs` `{"kind": "...", "params": {...}}` → 201
+//!   `{"id": "...", "url": "/jobs/..."}`.
+//! * `GET /api/jobs/{id}/events` → the job's event stream (see the README
+//!   for its guarantees).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use app::ssr::Visitor;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use bytes::BytesMut;
+use futures_util::stream;
+use jobstream_engine::{sse, Engine, JobId, NewJob, Subscription};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Body of `POST /api/jobs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJob {
+    /// A registered kind, e.g. `demo`.
+    pub kind: String,
+    /// The kind's parameters; missing means defaults.
+    #[serde(default)]
+    pub params: serde_json::Value,
+}
+
+/// Answer of `POST /api/jobs`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Created {
+    /// The job's id.
+    pub id: String,
+    /// Its page.
+    pub url: String,
+}
+
+/// `POST /api/jobs`.
+pub async fn create_job(
+    State(engine): State<Engine>,
+    Extension(visitor): Extension<Visitor>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::NotJson);
+    }
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    let request: CreateJob = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::BadRequest(format!("invalid JSON body: {inner}"))
+        } else {
+            ApiError::BadRequest(format!("invalid JSON body at {path}: {inner}"))
+        }
+    })?;
+    let job = engine.submit(NewJob {
+        owner: visitor.session,
+        kind: request.kind,
+        params: request.params,
+        display_name: visitor.display_name,
+        locale: visitor.locale,
+    })?;
+    let url = format!("/jobs/{}", job.id);
+    let location = HeaderValue::from_str(&url).expect("ids are URL-safe");
+    let body = Json(Created { id: job.id.to_string(), url });
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
+}
+
+/// Most digits a sequence id can have (`u64::MAX` has 20).
+const MAX_ID_DIGITS: usize = 20;
+
+/// Where a client resumes: the `Last-Event-ID` header (sent by a browser
+/// when it reconnects), else the `last_event_id` query parameter (a new
+/// `EventSource` cannot set headers), else the beginning.
+fn resume_point(headers: &HeaderMap, query: Option<&str>) -> Result<u64, ApiError> {
+    let mut values = headers.get_all("last-event-id").iter();
+    if let Some(value) = values.next() {
+        if values.next().is_some() {
+            return Err(ApiError::BadRequest("Last-Event-ID: send it once".into()));
+        }
+        let text = value
+            .to_str()
+            .map_err(|_| ApiError::BadRequest("Last-Event-ID: must be a decimal event id".into()))?;
+        return parse_event_id("Last-Event-ID", text);
+    }
+    let mut found = None;
+    for pair in query.unwrap_or("").split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == "last_event_id" {
+            if found.is_some() {
+                return Err(ApiError::BadRequest("last_event_id: give it once".into()));
+            }
+            found = Some(parse_event_id("last_event_id", value)?);
+        }
+    }
+    Ok(found.unwrap_or(0))
+}
+
+/// Parses an event id: 1 to 20 ASCII digits.
+pub fn parse_event_id(field: &str, text: &str) -> Result<u64, ApiError> {
+    let bad = || ApiError::BadRequest(format!("{field}: must be a decimal event id (0 to {})", u64::MAX));
+    if text.is_empty() || text.len() > MAX_ID_DIGITS || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    text.parse().map_err(|_| bad())
+}
+
+/// `GET /api/jobs/{id}/events`.
+pub async fn events(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id: JobId = id.parse().map_err(|_| ApiError::JobNotFound)?;
+    let job = state.engine.get(visitor.session, id).ok_or(ApiError::JobNotFound)?;
+    let after = resume_point(&headers, query.as_deref())?;
+    let last = job.log.last_seq();
+    if after > last {
+        return Err(ApiError::BadRequest(format!(
+            "event id {after} is beyond the last event of this job ({last})"
+        )));
+    }
+    if job.log.is_closed() && after >= last {
+        // Nothing more will ever come: 204 tells a browser to stop reconnecting.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let body = Body::from_stream(event_stream(
+        job.log.subscribe(after),
+        state.config.keep_alive,
+        state.shutdown.clone(),
+    ));
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The bytes of one stream: every batch of shared frames as one write, a
+/// keep-alive comment after `keep_alive` of silence, and an early end (with
+/// a `retry:` hint, so clients come back and resume) on shutdown.
+fn event_stream(
+    sub: Subscription,
+    keep_alive: Duration,
+    shutdown: CancellationToken,
+) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    stream::unfold(Some((sub, shutdown)), move |st| async move {
+        let (mut sub, shutdown) = st?;
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => Some((Ok(sse::retry(1000)), None)),
+            batch = sub.next() => {
+                let batch = batch?;
+                let mut frames = batch.frames();
+                let first = frames.next()?;
+                let bytes = match frames.next() {
+                    None => first,
+                    Some(second) => {
+                        let mut buf = BytesMut::from(&first[..]);
+                        buf.extend_from_slice(&second);
+                        frames.for_each(|f| buf.extend_from_slice(&f));
+                        buf.freeze()
+                    }
+                };
+                Some((Ok(bytes), Some((sub, shutdown))))
+            }
+            () = tokio::time::sleep(keep_alive) => {
+                Some((Ok(Bytes::from_static(sse::KEEP_ALIVE)), Some((sub, shutdown))))
+            }
+        }
+    })
+}
+
+/// Any other path under `/api`.
+pub async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::NoRoute(uri.path().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("last-event-id", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn resume_point_reads_header_then_query() {
+        assert_eq!(resume_point(&headers(&[]), None).unwrap(), 0);
+        assert_eq!(resume_point(&headers(&["7"]), Some("last_event_id=3")).unwrap(), 7);
+        assert_eq!(resume_point(&headers(&[]), Some("x=1&last_event_id=3")).unwrap(), 3);
+        assert_eq!(resume_point(&headers(&[]), Some("x=1")).unwrap(), 0);
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        for bad in ["", "abc", "-1", "1.5", " 1", "+1", "99999999999999999999", "000000000000000000001"] {
+            assert!(resume_point(&headers(&[bad]), None).is_err(), "{bad:?}");
+        }
+        assert!(resume_point(&headers(&["1", "2"]), None).is_err());
+        assert!(resume_point(&headers(&[]), Some("last_event_id=1&last_event_id=2")).is_err());
+        assert!(resume_point(&headers(&[]), Some("last_event_id=")).is_err());
+        assert!(resume_point(&headers(&[]), Some("last_event_id=%00")).is_err());
+    }
+}

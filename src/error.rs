@@ -1,0 +1,66 @@
+//! The HTTP API's errors, mapped to status codes in one place. Messages say
+//! what the caller can fix; internals go to the server log only.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use jobstream_engine::SubmitError;
+
+/// An API error: a status and a message for the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 403: a cross-site request to a state-changing endpoint.
+    #[error("cross-site requests are not allowed")]
+    CrossSite,
+    /// 404: unknown job, or a job of another session (indistinguishable).
+    #[error("no such job")]
+    JobNotFound,
+    /// 404: no such route.
+    #[error("no such endpoint: {0}")]
+    NoRoute(String),
+    /// 415: the body is not JSON.
+    #[error("expected a JSON body with Content-Type: application/json")]
+    NotJson,
+    /// 503: the engine cannot take the job now.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Plan(p) => ApiError::BadRequest(p.to_string()),
+            e @ (SubmitError::QueueFull { .. } | SubmitError::ShuttingDown) => {
+                ApiError::Unavailable(e.to_string())
+            }
+        }
+    }
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::CrossSite => StatusCode::FORBIDDEN,
+            ApiError::JobNotFound | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::json!({ "error": self.to_string() });
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

@@ -1,0 +1,118 @@
+//! # The jobstream server
+//!
+//! An axum server around the engine (`jobstream-engine`) and the Leptos app
+//! (`app`): `src/main.rs` reads the configuration and calls [`serve`].
+//!
+//! ## Layout
+//!
+//! * [`router`]: every route; tests call it directly.
+//! * [`api`]: `POST /api/jobs` and the SSE stream `GET /api/jobs/{id}/events`.
+//! * [`session`]: the session cookie and the cross-site check.
+//! * [`jobs`]: the job kinds (`demo`, `echo`).
+//! * [`config`]: the `JOBSTREAM_*` environment variables.
+//! * [`error`]: API errors and their status codes.
+
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::{shell, App};
+use axum::extract::FromRef;
+use axum::routing::{any, get, post};
+use axum::{middleware, Router};
+use jobstream_engine::Engine;
+use leptos::prelude::{provide_context, LeptosOptions};
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod jobs;
+pub mod session;
+
+pub use config::Config;
+
+/// Largest request body accepted; beyond it the answer is 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Leptos' settings (site root, address, ...).
+    pub leptos_options: LeptosOptions,
+    /// The job engine.
+    pub engine: Engine,
+    /// Server settings.
+    pub config: Arc<Config>,
+    /// Cancelled when shutdown begins: open streams end.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// State with a running engine with the server's job kinds.
+    pub fn new(leptos_options: LeptosOptions, config: Config) -> Self {
+        let engine = Engine::start(config.engine.clone(), jobs::registry());
+        AppState {
+            leptos_options,
+            engine,
+            config: Arc::new(config),
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    let engine = state.engine.clone();
+    let options = state.leptos_options.clone();
+    Router::new()
+        .route("/api/jobs", post(api::create_job))
+        .route("/api/jobs/{id}/events", get(api::events))
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(App),
+            move || provide_context(engine.clone()),
+            move || shell(options.clone()),
+        )
+        .route("/api/{*rest}", any(api::no_route))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(session::same_origin))
+        .layer(middleware::from_fn(session::visitor))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves until `signal` completes, then shuts down: streams end with a
+/// `retry:` hint, the engine stops its jobs, and connections drain, all
+/// within the configured grace period (plus one second to log what is left).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let token = state.shutdown.clone();
+    let engine = state.engine.clone();
+    let grace = state.config.shutdown_grace;
+    let stop = token.clone();
+    let server = axum::serve(listener, router(state).into_make_service())
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .into_future();
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        result = &mut server => return result,
+        () = signal => {}
+    }
+    tracing::info!("shutting down");
+    token.cancel();
+    let drain = async { tokio::join!(engine.shutdown(grace), &mut server).1 };
+    match tokio::time::timeout(grace + Duration::from_secs(1), drain).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!("connections still open after the grace period; exiting anyway");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The jobstream server binary: reads configuration, binds, serves.
+
+use jobstream::{serve, AppState, Config};
+use leptos::prelude::get_configuration;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("jobstream: {message}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let mut leptos_options = get_configuration(None)
+        .map_err(|e| format!("invalid LEPTOS_* setting: {e}"))?
+        .leptos_options;
+    if leptos_options.output_name.is_empty() {
+        // Built without cargo-leptos: the bundle's name is fixed in Cargo.toml.
+        leptos_options.output_name = "jobstream".into();
+    }
+    let addr = leptos_options.site_addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} (LEPTOS_SITE_ADDR): {e}"))?;
+    tracing::info!(
+        "listening on http://{} with {} workers",
+        listener.local_addr().map_err(|e| e.to_string())?,
+        config.engine.workers
+    );
+    let state = AppState::new(leptos_options, config);
+    serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

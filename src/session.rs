@@ -1,0 +1,55 @@
+//! Sessions and the cross-site check, as middleware in front of every route.
+
+use app::ssr::{session_cookie, Visitor};
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use jobstream_engine::SessionId;
+
+use crate::error::ApiError;
+
+/// Gives every request a [`Visitor`]: the session from its cookie, or a new
+/// random one that the response then sets as an HttpOnly, SameSite=Lax cookie.
+pub async fn visitor(mut req: Request, next: Next) -> Response {
+    let (session, display_name, locale) = Visitor::from_headers(req.headers());
+    let (session, is_new) = match session {
+        Some(s) => (s, false),
+        None => (SessionId::random(), true),
+    };
+    req.extensions_mut().insert(Visitor { session, display_name, locale });
+    let mut response = next.run(req).await;
+    if is_new {
+        // An id and fixed attributes: always a valid header value.
+        let cookie = HeaderValue::from_str(&session_cookie(session)).expect("cookie is ASCII");
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// Refuses state-changing requests that come from another site: a browser
+/// says so in `Sec-Fetch-Site`, or in an `Origin` that does not match `Host`.
+/// Requests without either (curl, scripts) are let through; they carry no
+/// ambient browser credentials of a victim.
+pub async fn same_origin(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(fetch_site, Some("cross-site" | "same-site")) {
+        return ApiError::CrossSite.into_response();
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, rest)| rest.trim_end_matches('/'));
+        if host.is_none() || origin_host != host {
+            return ApiError::CrossSite.into_response();
+        }
+    }
+    next.run(req).await
+}
