@@ -20,7 +20,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 pub mod home;
@@ -66,8 +66,11 @@ pub fn App() -> impl IntoView {
             </header>
             <main>
                 <Routes fallback=NotFound>
-                    <Route path=path!("") view=home::HomePage/>
-                    <Route path=path!("/jobs/:id") view=job_page::JobPage/>
+                    // Async: the whole page is rendered in place before it is
+                    // sent, so it reads without JavaScript and an unknown job
+                    // gets its 404 status.
+                    <Route path=path!("") view=home::HomePage ssr=SsrMode::Async/>
+                    <Route path=path!("/jobs/:id") view=job_page::JobPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
