@@ -77,7 +77,10 @@ pub async fn create_job(
     })?;
     let url = format!("/jobs/{}", job.id);
     let location = HeaderValue::from_str(&url).expect("ids are URL-safe");
-    let body = Json(Created { id: job.id.to_string(), url });
+    let body = Json(Created {
+        id: job.id.to_string(),
+        url,
+    });
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
 }
 
@@ -93,9 +96,9 @@ fn resume_point(headers: &HeaderMap, query: Option<&str>) -> Result<u64, ApiErro
         if values.next().is_some() {
             return Err(ApiError::BadRequest("Last-Event-ID: send it once".into()));
         }
-        let text = value
-            .to_str()
-            .map_err(|_| ApiError::BadRequest("Last-Event-ID: must be a decimal event id".into()))?;
+        let text = value.to_str().map_err(|_| {
+            ApiError::BadRequest("Last-Event-ID: must be a decimal event id".into())
+        })?;
         return parse_event_id("Last-Event-ID", text);
     }
     let mut found = None;
@@ -113,7 +116,12 @@ fn resume_point(headers: &HeaderMap, query: Option<&str>) -> Result<u64, ApiErro
 
 /// Parses an event id: 1 to 20 ASCII digits.
 pub fn parse_event_id(field: &str, text: &str) -> Result<u64, ApiError> {
-    let bad = || ApiError::BadRequest(format!("{field}: must be a decimal event id (0 to {})", u64::MAX));
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "{field}: must be a decimal event id (0 to {})",
+            u64::MAX
+        ))
+    };
     if text.is_empty() || text.len() > MAX_ID_DIGITS || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
@@ -129,7 +137,10 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id: JobId = id.parse().map_err(|_| ApiError::JobNotFound)?;
-    let job = state.engine.get(visitor.session, id).ok_or(ApiError::JobNotFound)?;
+    let job = state
+        .engine
+        .get(visitor.session, id)
+        .ok_or(ApiError::JobNotFound)?;
     let after = resume_point(&headers, query.as_deref())?;
     let last = job.log.last_seq();
     if after > last {
@@ -148,9 +159,15 @@ pub async fn events(
     ));
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (header::HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
+            (
+                header::HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
         ],
         body,
     )
@@ -212,14 +229,29 @@ mod tests {
     #[test]
     fn resume_point_reads_header_then_query() {
         assert_eq!(resume_point(&headers(&[]), None).unwrap(), 0);
-        assert_eq!(resume_point(&headers(&["7"]), Some("last_event_id=3")).unwrap(), 7);
-        assert_eq!(resume_point(&headers(&[]), Some("x=1&last_event_id=3")).unwrap(), 3);
+        assert_eq!(
+            resume_point(&headers(&["7"]), Some("last_event_id=3")).unwrap(),
+            7
+        );
+        assert_eq!(
+            resume_point(&headers(&[]), Some("x=1&last_event_id=3")).unwrap(),
+            3
+        );
         assert_eq!(resume_point(&headers(&[]), Some("x=1")).unwrap(), 0);
     }
 
     #[test]
     fn malformed_ids_are_refused() {
-        for bad in ["", "abc", "-1", "1.5", " 1", "+1", "99999999999999999999", "000000000000000000001"] {
+        for bad in [
+            "",
+            "abc",
+            "-1",
+            "1.5",
+            " 1",
+            "+1",
+            "99999999999999999999",
+            "000000000000000000001",
+        ] {
             assert!(resume_point(&headers(&[bad]), None).is_err(), "{bad:?}");
         }
         assert!(resume_point(&headers(&["1", "2"]), None).is_err());

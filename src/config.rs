@@ -45,21 +45,34 @@ impl Config {
     /// Reads the configuration through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let d = Config::default();
-        let num = |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-            let Some(value) = get(name) else { return Ok(default) };
-            match value.trim().parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(n),
-                _ => Err(ConfigError {
-                    name,
-                    value,
-                    expected: format!("expected a whole number from {min} to {max}"),
-                }),
-            }
-        };
+        let num =
+            |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+                let Some(value) = get(name) else {
+                    return Ok(default);
+                };
+                match value.trim().parse::<u64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(n),
+                    _ => Err(ConfigError {
+                        name,
+                        value,
+                        expected: format!("expected a whole number from {min} to {max}"),
+                    }),
+                }
+            };
         let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         let limits = LogLimits {
-            max_events: size(num("JOBSTREAM_LOG_EVENTS", d.engine.log_limits.max_events as u64, 16, 10_000_000)?),
-            max_bytes: size(num("JOBSTREAM_LOG_BYTES", d.engine.log_limits.max_bytes as u64, 1024, 1 << 34)?),
+            max_events: size(num(
+                "JOBSTREAM_LOG_EVENTS",
+                d.engine.log_limits.max_events as u64,
+                16,
+                10_000_000,
+            )?),
+            max_bytes: size(num(
+                "JOBSTREAM_LOG_BYTES",
+                d.engine.log_limits.max_bytes as u64,
+                1024,
+                1 << 34,
+            )?),
             max_message_bytes: size(num(
                 "JOBSTREAM_MAX_MESSAGE_BYTES",
                 d.engine.log_limits.max_message_bytes as u64,
@@ -77,11 +90,26 @@ impl Config {
         Ok(Config {
             engine: EngineConfig {
                 workers: size(num("JOBSTREAM_WORKERS", d.engine.workers as u64, 1, 1024)?),
-                queue_capacity: size(num("JOBSTREAM_QUEUE", d.engine.queue_capacity as u64, 1, 1_000_000)?),
+                queue_capacity: size(num(
+                    "JOBSTREAM_QUEUE",
+                    d.engine.queue_capacity as u64,
+                    1,
+                    1_000_000,
+                )?),
                 log_limits: limits,
-                retained_jobs: size(num("JOBSTREAM_RETAINED_JOBS", d.engine.retained_jobs as u64, 0, 10_000_000)?),
+                retained_jobs: size(num(
+                    "JOBSTREAM_RETAINED_JOBS",
+                    d.engine.retained_jobs as u64,
+                    0,
+                    10_000_000,
+                )?),
             },
-            keep_alive: Duration::from_secs(num("JOBSTREAM_KEEPALIVE_SECS", d.keep_alive.as_secs(), 1, 3600)?),
+            keep_alive: Duration::from_secs(num(
+                "JOBSTREAM_KEEPALIVE_SECS",
+                d.keep_alive.as_secs(),
+                1,
+                3600,
+            )?),
             shutdown_grace: Duration::from_secs(num(
                 "JOBSTREAM_SHUTDOWN_GRACE_SECS",
                 d.shutdown_grace.as_secs(),
@@ -98,8 +126,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -120,11 +150,17 @@ mod tests {
     #[test]
     fn bad_values_name_the_variable() {
         let e = with(&[("JOBSTREAM_WORKERS", "0")]).unwrap_err().to_string();
-        assert_eq!(e, r#"JOBSTREAM_WORKERS="0" is invalid: expected a whole number from 1 to 1024"#);
+        assert_eq!(
+            e,
+            r#"JOBSTREAM_WORKERS="0" is invalid: expected a whole number from 1 to 1024"#
+        );
         assert!(with(&[("JOBSTREAM_QUEUE", "lots")]).is_err());
-        let e = with(&[("JOBSTREAM_LOG_BYTES", "2048"), ("JOBSTREAM_MAX_MESSAGE_BYTES", "4096")])
-            .unwrap_err()
-            .to_string();
+        let e = with(&[
+            ("JOBSTREAM_LOG_BYTES", "2048"),
+            ("JOBSTREAM_MAX_MESSAGE_BYTES", "4096"),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("must not exceed JOBSTREAM_LOG_BYTES"), "{e}");
     }
 }

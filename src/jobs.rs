@@ -18,7 +18,12 @@ pub fn registry() -> Registry {
     r
 }
 
-fn range<T: PartialOrd + std::fmt::Display>(field: &str, v: T, min: T, max: T) -> Result<(), String> {
+fn range<T: PartialOrd + std::fmt::Display>(
+    field: &str,
+    v: T,
+    min: T,
+    max: T,
+) -> Result<(), String> {
     if v < min || v > max {
         return Err(format!("{field}: must be between {min} and {max}, got {v}"));
     }
@@ -136,15 +141,21 @@ mod tests {
     use serde_json::json;
 
     fn plan_err(kind: &str, params: serde_json::Value) -> String {
-        registry().plan(kind, &params).err().map(|e| e.to_string()).unwrap_or_default()
+        registry()
+            .plan(kind, &params)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]
     fn demo_params_are_checked() {
         assert!(registry().plan("demo", &json!({})).is_ok());
-        assert!(plan_err("demo", json!({"steps": 0})).ends_with("steps: must be between 1 and 1000, got 0"));
+        assert!(plan_err("demo", json!({"steps": 0}))
+            .ends_with("steps: must be between 1 and 1000, got 0"));
         assert!(plan_err("demo", json!({"steps": 1001})).contains("got 1001"));
-        assert!(plan_err("demo", json!({"interval_ms": 60001})).contains("interval_ms: must be between 0 and 60000"));
+        assert!(plan_err("demo", json!({"interval_ms": 60001}))
+            .contains("interval_ms: must be between 0 and 60000"));
         assert!(plan_err("demo", json!({"steps": "4"})).contains("steps: invalid type"));
     }
 
@@ -152,8 +163,13 @@ mod tests {
     fn echo_params_are_checked() {
         assert!(registry().plan("echo", &json!({"messages": ["a"]})).is_ok());
         assert!(plan_err("echo", json!({})).contains("missing field `messages`"));
-        assert!(plan_err("echo", json!({"messages": []})).contains("messages: count: must be between 1 and 10000"));
-        assert!(plan_err("echo", json!({"messages": ["a", ""]})).contains("messages[1]: must not be empty"));
-        assert!(plan_err("echo", json!({"messages": ["a", "b"], "repeat": 600000})).contains("at most 1000000"));
+        assert!(plan_err("echo", json!({"messages": []}))
+            .contains("messages: count: must be between 1 and 10000"));
+        assert!(plan_err("echo", json!({"messages": ["a", ""]}))
+            .contains("messages[1]: must not be empty"));
+        assert!(
+            plan_err("echo", json!({"messages": ["a", "b"], "repeat": 600000}))
+                .contains("at most 1000000")
+        );
     }
 }

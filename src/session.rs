@@ -17,7 +17,11 @@ pub async fn visitor(mut req: Request, next: Next) -> Response {
         Some(s) => (s, false),
         None => (SessionId::random(), true),
     };
-    req.extensions_mut().insert(Visitor { session, display_name, locale });
+    req.extensions_mut().insert(Visitor {
+        session,
+        display_name,
+        locale,
+    });
     let mut response = next.run(req).await;
     if is_new {
         // An id and fixed attributes: always a valid header value.

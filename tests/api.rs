@@ -22,12 +22,24 @@ struct TestApp {
 async fn spawn_app(config: Config) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let options = LeptosOptions::builder().output_name("jobstream").site_addr(addr).build();
+    let options = LeptosOptions::builder()
+        .output_name("jobstream")
+        .site_addr(addr)
+        .build();
     let state = AppState::new(options, config);
     let stop = CancellationToken::new();
     let signal = stop.clone();
-    let server = tokio::spawn(serve(listener, state, async move { signal.cancelled().await }));
-    TestApp { base: format!("http://{addr}"), client: session(), stop, server }
+    let server = tokio::spawn(serve(
+        listener,
+        state,
+        async move { signal.cancelled().await },
+    ));
+    TestApp {
+        base: format!("http://{addr}"),
+        client: session(),
+        stop,
+        server,
+    }
 }
 
 fn session() -> Client {
@@ -57,7 +69,12 @@ impl TestApp {
         id
     }
 
-    async fn stream(&self, client: &Client, id: &str, last_event_id: Option<&str>) -> reqwest::Response {
+    async fn stream(
+        &self,
+        client: &Client,
+        id: &str,
+        last_event_id: Option<&str>,
+    ) -> reqwest::Response {
         let mut req = client.get(self.url(&format!("/api/jobs/{id}/events")));
         if let Some(last) = last_event_id {
             req = req.header("Last-Event-ID", last);
@@ -79,19 +96,37 @@ impl TestApp {
 }
 
 async fn read_all(resp: reqwest::Response) -> Vec<Event> {
-    let events = resp.bytes_stream().eventsource().map(|e| e.expect("valid SSE")).collect();
-    tokio::time::timeout(Duration::from_secs(20), events).await.expect("stream ended")
+    let events = resp
+        .bytes_stream()
+        .eventsource()
+        .map(|e| e.expect("valid SSE"))
+        .collect();
+    tokio::time::timeout(Duration::from_secs(20), events)
+        .await
+        .expect("stream ended")
 }
 
 fn messages(events: &[Event]) -> Vec<&str> {
-    events.iter().filter(|e| e.event == "message").map(|e| e.data.as_str()).collect()
+    events
+        .iter()
+        .filter(|e| e.event == "message")
+        .map(|e| e.data.as_str())
+        .collect()
 }
 
 #[tokio::test]
 async fn a_job_streams_every_message_once_then_ends_with_the_sentinel() {
     let app = spawn_app(Config::default()).await;
-    let sent = ["plain", "two\nlines", "crlf\r\nand\rcr", "__CLOSE_SSE__", "after the fake sentinel"];
-    let id = app.start_ok("echo", json!({"messages": sent, "interval_ms": 20})).await;
+    let sent = [
+        "plain",
+        "two\nlines",
+        "crlf\r\nand\rcr",
+        "__CLOSE_SSE__",
+        "after the fake sentinel",
+    ];
+    let id = app
+        .start_ok("echo", json!({"messages": sent, "interval_ms": 20}))
+        .await;
 
     let resp = app.stream(&app.client, &id, None).await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -103,7 +138,14 @@ async fn a_job_streams_every_message_once_then_ends_with_the_sentinel() {
 
     assert_eq!(
         messages(&events),
-        ["plain", "two\nlines", "crlf\nand\ncr", "__CLOSE_SSE__", "after the fake sentinel", "__CLOSE_SSE__"]
+        [
+            "plain",
+            "two\nlines",
+            "crlf\nand\ncr",
+            "__CLOSE_SSE__",
+            "after the fake sentinel",
+            "__CLOSE_SSE__"
+        ]
     );
     // Ids are present, increasing by one, on every event.
     let ids: Vec<u64> = events.iter().map(|e| e.id.parse().unwrap()).collect();
@@ -119,7 +161,9 @@ async fn a_job_streams_every_message_once_then_ends_with_the_sentinel() {
 #[tokio::test]
 async fn messages_said_before_anyone_listens_are_kept() {
     let app = spawn_app(Config::default()).await;
-    let id = app.start_ok("echo", json!({"messages": ["early", "bird"]})).await;
+    let id = app
+        .start_ok("echo", json!({"messages": ["early", "bird"]}))
+        .await;
     // Let the job finish before the stream is opened.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let events = app.events(&id, None).await;
@@ -134,7 +178,13 @@ async fn the_demo_job_addresses_the_visitor_by_name() {
     let events = app.events(&id, None).await;
     assert_eq!(
         messages(&events),
-        ["finish 1: ...(guest)", "finish 2: ...(guest)", "finish 3: ...(guest)", "finish 4: ...(guest)", "__CLOSE_SSE__"]
+        [
+            "finish 1: ...(guest)",
+            "finish 2: ...(guest)",
+            "finish 3: ...(guest)",
+            "finish 4: ...(guest)",
+            "__CLOSE_SSE__"
+        ]
     );
 
     let resp = app
@@ -149,7 +199,13 @@ async fn the_demo_job_addresses_the_visitor_by_name() {
     let events = app.events(&id, None).await;
     assert_eq!(messages(&events)[0], "finish 1: ...(Ada <b>Lovelace</b>)");
 
-    let resp = app.client.post(app.url("/api/set_display_name")).form(&[("name", "")]).send().await.unwrap();
+    let resp = app
+        .client
+        .post(app.url("/api/set_display_name"))
+        .form(&[("name", "")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     app.shutdown().await;
 }
@@ -161,18 +217,32 @@ async fn another_session_cannot_see_the_job() {
     let stranger = session();
 
     let theirs = app.stream(&stranger, &id, None).await;
-    let unknown = app.stream(&app.client, "AAAAAAAAAAAAAAAAAAAAAA", None).await;
+    let unknown = app
+        .stream(&app.client, "AAAAAAAAAAAAAAAAAAAAAA", None)
+        .await;
     let garbage = app.stream(&app.client, "1", None).await;
     assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert_eq!(garbage.status(), StatusCode::NOT_FOUND);
     let (a, b) = (theirs.text().await.unwrap(), unknown.text().await.unwrap());
-    assert_eq!(a, b, "another session's job looks exactly like an unknown one");
+    assert_eq!(
+        a, b,
+        "another session's job looks exactly like an unknown one"
+    );
 
-    let page = stranger.get(app.url(&format!("/jobs/{id}"))).send().await.unwrap();
+    let page = stranger
+        .get(app.url(&format!("/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
     assert!(!page.text().await.unwrap().contains("secret"));
-    let own = app.client.get(app.url(&format!("/jobs/{id}"))).send().await.unwrap();
+    let own = app
+        .client
+        .get(app.url(&format!("/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(own.status(), StatusCode::OK);
     app.shutdown().await;
 }
@@ -184,7 +254,10 @@ async fn the_session_cookie_is_random_httponly_and_lax() {
     for _ in 0..2 {
         let resp = reqwest::get(app.url("/")).await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
-        let cookie = resp.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+        let cookie = resp.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(cookie.contains("HttpOnly"), "{cookie}");
         assert!(cookie.contains("SameSite=Lax"), "{cookie}");
         cookies.push(cookie);
@@ -200,9 +273,22 @@ async fn the_session_cookie_is_random_httponly_and_lax() {
 #[tokio::test]
 async fn the_page_shows_the_output_so_far_as_text() {
     let app = spawn_app(Config::default()).await;
-    let id = app.start_ok("echo", json!({"messages": ["<img src=x onerror=alert(1)>", "</script>"]})).await;
+    let id = app
+        .start_ok(
+            "echo",
+            json!({"messages": ["<img src=x onerror=alert(1)>", "</script>"]}),
+        )
+        .await;
     app.events(&id, None).await; // wait for the end
-    let html = app.client.get(app.url(&format!("/jobs/{id}"))).send().await.unwrap().text().await.unwrap();
+    let html = app
+        .client
+        .get(app.url(&format!("/jobs/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains(r#"<span role="status" class="state state-succeeded">succeeded</span>"#));
     assert!(html.contains(r#"<ul aria-label="Job output" class="output"><li>&lt;img src=x onerror=alert(1)&gt;</li><li>&lt;/script&gt;</li>"#), "{html}");
     assert!(!html.contains("<img src=x"));
@@ -212,7 +298,9 @@ async fn the_page_shows_the_output_so_far_as_text() {
 #[tokio::test]
 async fn resuming_replays_exactly_what_comes_after_the_given_id() {
     let app = spawn_app(Config::default()).await;
-    let id = app.start_ok("echo", json!({"messages": ["a", "b", "c", "d"]})).await;
+    let id = app
+        .start_ok("echo", json!({"messages": ["a", "b", "c", "d"]}))
+        .await;
     let all = app.events(&id, None).await;
     assert_eq!(all.len(), 7); // state, a, b, c, d, end, sentinel
 
@@ -234,9 +322,16 @@ async fn resuming_replays_exactly_what_comes_after_the_given_id() {
 
     for bad in ["8", "x", "-1", "", "1 2", "99999999999999999999999"] {
         let resp = app.stream(&app.client, &id, Some(bad)).await;
-        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "Last-Event-ID {bad:?}");
+        assert_eq!(
+            resp.status(),
+            StatusCode::BAD_REQUEST,
+            "Last-Event-ID {bad:?}"
+        );
         let body: Value = resp.json().await.unwrap();
-        assert!(body["error"].as_str().unwrap().contains("event id"), "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("event id"),
+            "{body}"
+        );
     }
     app.shutdown().await;
 }
@@ -250,16 +345,28 @@ async fn a_full_queue_answers_503_and_loses_nothing() {
     let slow = json!({"steps": 2, "interval_ms": 60000});
     let running = app.start_ok("demo", slow.clone()).await;
     // Wait until the worker has taken the first job, so the queue is empty.
-    let mut stream = app.stream(&app.client, &running, None).await.bytes_stream().eventsource();
+    let mut stream = app
+        .stream(&app.client, &running, None)
+        .await
+        .bytes_stream()
+        .eventsource();
     assert_eq!(stream.next().await.unwrap().unwrap().data, "running");
     let queued = app.start_ok("demo", slow.clone()).await;
     let refused = app.start("demo", slow).await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(refused.headers().contains_key(header::RETRY_AFTER));
     let body: Value = refused.json().await.unwrap();
-    assert_eq!(body["error"], "the job queue is full (1 jobs waiting); try again shortly");
+    assert_eq!(
+        body["error"],
+        "the job queue is full (1 jobs waiting); try again shortly"
+    );
     // The queued job is still there.
-    let page = app.client.get(app.url(&format!("/jobs/{queued}"))).send().await.unwrap();
+    let page = app
+        .client
+        .get(app.url(&format!("/jobs/{queued}")))
+        .send()
+        .await
+        .unwrap();
     assert!(page.text().await.unwrap().contains(">queued</span>"));
     app.shutdown().await;
 }
@@ -275,12 +382,24 @@ async fn bad_requests_get_clear_errors() {
         (json!({"params": {}}), "invalid JSON body: missing field `kind` at line 1 column 13"),
     ];
     for (body, error) in cases {
-        let resp = app.client.post(app.url("/api/jobs")).json(&body).send().await.unwrap();
+        let resp = app
+            .client
+            .post(app.url("/api/jobs"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
         let got: Value = resp.json().await.unwrap();
         assert_eq!(got["error"], error);
     }
-    let not_json = app.client.post(app.url("/api/jobs")).body("kind=demo").send().await.unwrap();
+    let not_json = app
+        .client
+        .post(app.url("/api/jobs"))
+        .body("kind=demo")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(not_json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let huge = app
         .client
@@ -300,17 +419,46 @@ async fn bad_requests_get_clear_errors() {
         .await
         .unwrap();
     assert_eq!(cross.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.client.get(app.url("/api/jobs")).send().await.unwrap().status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(app.client.get(app.url("/api/nope")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
-    assert_eq!(app.client.get(app.url("/no/such/page")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.client
+            .get(app.url("/api/jobs"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/api/nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/no/such/page"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
     app.shutdown().await;
 }
 
 #[tokio::test]
 async fn idle_streams_get_keep_alive_comments() {
-    let config = Config { keep_alive: Duration::from_millis(200), ..Config::default() };
+    let config = Config {
+        keep_alive: Duration::from_millis(200),
+        ..Config::default()
+    };
     let app = spawn_app(config).await;
-    let id = app.start_ok("demo", json!({"steps": 2, "interval_ms": 1500})).await;
+    let id = app
+        .start_ok("demo", json!({"steps": 2, "interval_ms": 1500}))
+        .await;
     let mut body = app.stream(&app.client, &id, None).await.bytes_stream();
     let mut seen = Vec::new();
     let found = tokio::time::timeout(Duration::from_secs(5), async {
@@ -330,13 +478,19 @@ async fn idle_streams_get_keep_alive_comments() {
 #[tokio::test]
 async fn shutdown_ends_open_streams_promptly() {
     let app = spawn_app(Config::default()).await;
-    let id = app.start_ok("demo", json!({"steps": 3, "interval_ms": 60000})).await;
+    let id = app
+        .start_ok("demo", json!({"steps": 3, "interval_ms": 60000}))
+        .await;
     let resp = app.stream(&app.client, &id, None).await;
     let reader = tokio::spawn(read_all(resp));
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = std::time::Instant::now();
     app.shutdown().await;
     let events = reader.await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(messages(&events)[0], "finish 1: ...(guest)");
 }

@@ -80,7 +80,11 @@ pub fn HomePage() -> impl IntoView {
     let name = Resource::new(move || rename.version().get(), |_| display_name());
 
     let start_error = move || {
-        start.value().get().and_then(|r| r.err()).map(|e| error_text(&e))
+        start
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| error_text(&e))
     };
     let rename_message = move || {
         rename.value().get().map(|r| match r {

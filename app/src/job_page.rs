@@ -53,15 +53,22 @@ pub async fn get_job(id: String) -> Result<Option<JobView>, ServerFnError> {
     use jobstream_engine::{Engine, EventKind, JobId};
 
     let visitor = crate::ssr::visitor().await?;
-    let Ok(id) = id.parse::<JobId>() else { return Ok(None) };
+    let Ok(id) = id.parse::<JobId>() else {
+        return Ok(None);
+    };
     let engine = expect_context::<Engine>();
-    let Some(job) = engine.get(visitor.session, id) else { return Ok(None) };
+    let Some(job) = engine.get(visitor.session, id) else {
+        return Ok(None);
+    };
     let snap = job.log.snapshot();
     let lines = snap
         .events
         .iter()
         .filter(|e| e.kind == EventKind::Message)
-        .map(|e| Line { seq: e.seq, text: e.text.to_string() })
+        .map(|e| Line {
+            seq: e.seq,
+            text: e.text.to_string(),
+        })
         .collect();
     Ok(Some(JobView {
         id: job.id.to_string(),
@@ -97,7 +104,15 @@ pub fn JobPage() -> impl IntoView {
 
 #[component]
 fn JobDetail(view: JobView) -> impl IntoView {
-    let JobView { id, kind, state, error, lines, dropped, last_seq } = view;
+    let JobView {
+        id,
+        kind,
+        state,
+        error,
+        lines,
+        dropped,
+        last_seq,
+    } = view;
     let lines = RwSignal::new(lines);
     let state = RwSignal::new(state);
     let error = RwSignal::new(error);
@@ -168,7 +183,9 @@ fn follow(
         LiveEvent::Gap { lost: n } => lost.update(|l| *l += n),
         LiveEvent::Reconnecting => connection.set(Some("reconnecting…")),
         LiveEvent::Closed => connection.set(None),
-        LiveEvent::Failed => connection.set(Some("the live connection was lost; reload to see more")),
+        LiveEvent::Failed => {
+            connection.set(Some("the live connection was lost; reload to see more"))
+        }
     };
     match LiveStream::open(&url, on_event) {
         Ok(stream) => {

@@ -57,6 +57,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // "true" once the browser has hydrated the page: effects run only
+    // there. End-to-end tests wait for it before they click.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
     view! {
         <Stylesheet id="leptos" href="/pkg/jobstream.css"/>
         <Title text="jobstream"/>
@@ -64,7 +68,7 @@ pub fn App() -> impl IntoView {
             <header class="top">
                 <a href="/" class="brand">"jobstream"</a>
             </header>
-            <main>
+            <main data-hydrated=move || hydrated.get().to_string()>
                 <Routes fallback=NotFound>
                     // Async: the whole page is rendered in place before it is
                     // sent, so it reads without JavaScript and an unknown job

@@ -23,7 +23,10 @@ pub enum LiveEvent {
     /// The job changed state.
     State(String),
     /// The job ended.
-    End { state: String, error: Option<String> },
+    End {
+        state: String,
+        error: Option<String>,
+    },
     /// Events were dropped before this reader got them.
     Gap { lost: u64 },
     /// The connection dropped; the browser is reconnecting.
@@ -76,7 +79,9 @@ impl LiveStream {
 
         let mut handlers = Vec::new();
         let mut listen = |name: &str, mut f: Box<dyn FnMut(MessageEvent)>| {
-            let closure = Closure::wrap(Box::new(move |e: MessageEvent| f(e)) as Box<dyn FnMut(MessageEvent)>);
+            let closure = Closure::wrap(
+                Box::new(move |e: MessageEvent| f(e)) as Box<dyn FnMut(MessageEvent)>
+            );
             // Adding a listener to a live EventSource does not fail.
             let _ = source.add_event_listener_with_callback(name, closure.as_ref().unchecked_ref());
             handlers.push(closure);
@@ -84,17 +89,20 @@ impl LiveStream {
 
         {
             let (emit, ended, source) = (Rc::clone(&emit), Rc::clone(&ended), source.clone());
-            listen("message", Box::new(move |e| {
-                let data = text(&e);
-                if ended.get() && data == CLOSE_SENTINEL {
-                    source.close();
-                    emit(LiveEvent::Closed);
-                    return;
-                }
-                if let Ok(seq) = e.last_event_id().parse() {
-                    emit(LiveEvent::Message { seq, text: data });
-                }
-            }));
+            listen(
+                "message",
+                Box::new(move |e| {
+                    let data = text(&e);
+                    if ended.get() && data == CLOSE_SENTINEL {
+                        source.close();
+                        emit(LiveEvent::Closed);
+                        return;
+                    }
+                    if let Ok(seq) = e.last_event_id().parse() {
+                        emit(LiveEvent::Message { seq, text: data });
+                    }
+                }),
+            );
         }
         {
             let emit = Rc::clone(&emit);
@@ -102,20 +110,29 @@ impl LiveStream {
         }
         {
             let (emit, ended) = (Rc::clone(&emit), Rc::clone(&ended));
-            listen("end", Box::new(move |e| {
-                if let Ok(end) = serde_json::from_str::<End>(&text(&e)) {
-                    ended.set(true);
-                    emit(LiveEvent::End { state: end.state, error: end.error });
-                }
-            }));
+            listen(
+                "end",
+                Box::new(move |e| {
+                    if let Ok(end) = serde_json::from_str::<End>(&text(&e)) {
+                        ended.set(true);
+                        emit(LiveEvent::End {
+                            state: end.state,
+                            error: end.error,
+                        });
+                    }
+                }),
+            );
         }
         {
             let emit = Rc::clone(&emit);
-            listen("gap", Box::new(move |e| {
-                if let Ok(gap) = serde_json::from_str::<Gap>(&text(&e)) {
-                    emit(LiveEvent::Gap { lost: gap.lost });
-                }
-            }));
+            listen(
+                "gap",
+                Box::new(move |e| {
+                    if let Ok(gap) = serde_json::from_str::<Gap>(&text(&e)) {
+                        emit(LiveEvent::Gap { lost: gap.lost });
+                    }
+                }),
+            );
         }
 
         let on_error = {
@@ -130,6 +147,10 @@ impl LiveStream {
         };
         source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
 
-        Ok(LiveStream { source, _handlers: handlers, _on_error: on_error })
+        Ok(LiveStream {
+            source,
+            _handlers: handlers,
+            _on_error: on_error,
+        })
     }
 }

@@ -43,7 +43,9 @@ impl Visitor {
         for value in headers.get_all(http::header::COOKIE) {
             let Ok(value) = value.to_str() else { continue };
             for pair in value.split(';') {
-                let Some((k, v)) = pair.trim().split_once('=') else { continue };
+                let Some((k, v)) = pair.trim().split_once('=') else {
+                    continue;
+                };
                 match k {
                     SESSION_COOKIE => session = v.parse().ok(),
                     NAME_COOKIE => name = decode_name(v),
@@ -56,7 +58,11 @@ impl Visitor {
             .and_then(|v| v.to_str().ok())
             .and_then(primary_language)
             .unwrap_or_else(|| "en".to_owned());
-        (session, name.unwrap_or_else(|| DEFAULT_NAME.to_owned()), locale)
+        (
+            session,
+            name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+            locale,
+        )
     }
 }
 
@@ -84,7 +90,9 @@ pub fn name_cookie(name: &str) -> String {
 
 /// The `Set-Cookie` value for a new session.
 pub fn session_cookie(session: SessionId) -> String {
-    format!("{SESSION_COOKIE}={session}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax")
+    format!(
+        "{SESSION_COOKIE}={session}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax"
+    )
 }
 
 fn decode_name(v: &str) -> Option<String> {
@@ -101,7 +109,9 @@ pub fn validate_name(name: &str) -> Result<String, String> {
     }
     let chars = name.chars().count();
     if chars > MAX_NAME_CHARS {
-        return Err(format!("A name can have at most {MAX_NAME_CHARS} characters; this one has {chars}."));
+        return Err(format!(
+            "A name can have at most {MAX_NAME_CHARS} characters; this one has {chars}."
+        ));
     }
     Ok(name.to_owned())
 }
@@ -120,7 +130,14 @@ mod tests {
 
     #[test]
     fn names_survive_the_cookie() {
-        for name in ["Ada", "Zoë ✓", "a; b=c", "line\nbreak", "</script>", "100% \"quoted\""] {
+        for name in [
+            "Ada",
+            "Zoë ✓",
+            "a; b=c",
+            "line\nbreak",
+            "</script>",
+            "100% \"quoted\"",
+        ] {
             let cookie = name_cookie(name);
             let value = cookie.split(';').next().unwrap();
             let mut headers = http::HeaderMap::new();
@@ -134,8 +151,14 @@ mod tests {
     fn reads_session_and_language() {
         let id = SessionId::random();
         let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::COOKIE, format!("x=1; {SESSION_COOKIE}={id}").parse().unwrap());
-        headers.insert(http::header::ACCEPT_LANGUAGE, "de-DE,de;q=0.9,en;q=0.8".parse().unwrap());
+        headers.insert(
+            http::header::COOKIE,
+            format!("x=1; {SESSION_COOKIE}={id}").parse().unwrap(),
+        );
+        headers.insert(
+            http::header::ACCEPT_LANGUAGE,
+            "de-DE,de;q=0.9,en;q=0.8".parse().unwrap(),
+        );
         let (session, name, locale) = Visitor::from_headers(&headers);
         assert_eq!(session, Some(id));
         assert_eq!(name, DEFAULT_NAME);
@@ -145,7 +168,10 @@ mod tests {
     #[test]
     fn a_forged_session_cookie_is_ignored() {
         let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::COOKIE, format!("{SESSION_COOKIE}=1").parse().unwrap());
+        headers.insert(
+            http::header::COOKIE,
+            format!("{SESSION_COOKIE}=1").parse().unwrap(),
+        );
         assert_eq!(Visitor::from_headers(&headers).0, None);
     }
 
@@ -153,6 +179,8 @@ mod tests {
     fn names_are_checked() {
         assert_eq!(validate_name("  Ada  "), Ok("Ada".to_owned()));
         assert!(validate_name("   ").is_err());
-        assert!(validate_name(&"x".repeat(65)).unwrap_err().contains("at most 64"));
+        assert!(validate_name(&"x".repeat(65))
+            .unwrap_err()
+            .contains("at most 64"));
     }
 }

@@ -130,7 +130,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -223,7 +225,11 @@ impl Engine {
             // Into the table before the queue, under the queue lock, so a
             // worker never runs a job that cannot be looked up.
             lock(&self.inner.table).jobs.insert(id, Arc::clone(&job));
-            queue.push_back(Queued { job: Arc::clone(&job), ctx, run });
+            queue.push_back(Queued {
+                job: Arc::clone(&job),
+                ctx,
+                run,
+            });
         }
         self.inner.queued.notify_one();
         Ok(job)
@@ -319,7 +325,10 @@ impl Engine {
                 Some("the server shut down before the job started".to_owned()),
             );
         }
-        if tokio::time::timeout(grace, self.inner.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 tasks = self.inner.tasks.len(),
                 "jobs did not stop within the shutdown grace period"

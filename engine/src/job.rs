@@ -54,7 +54,9 @@ pub struct JobError {
 impl JobError {
     /// A failure with a message for the job's owner.
     pub fn new(message: impl Into<String>) -> Self {
-        JobError { message: message.into() }
+        JobError {
+            message: message.into(),
+        }
     }
 }
 

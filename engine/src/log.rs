@@ -194,7 +194,9 @@ pub struct EventLog {
 
 impl std::fmt::Debug for EventLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventLog").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("EventLog")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -258,7 +260,9 @@ impl EventLog {
     fn lock(&self) -> MutexGuard<'_, LogState> {
         // A panic while holding this lock can only come from an allocation
         // failure; the data is still consistent, so keep serving it.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Appends a message from the job. Returns its sequence id.
@@ -277,7 +281,12 @@ impl EventLog {
 
     /// Records that the job started running.
     pub fn set_running(&self) -> Result<u64, AppendError> {
-        self.append(EventKind::State, Some("state"), JobState::Running.as_str().into(), Some(JobState::Running))
+        self.append(
+            EventKind::State,
+            Some("state"),
+            JobState::Running.as_str().into(),
+            Some(JobState::Running),
+        )
     }
 
     /// Ends the log: appends the `end` event with the final state and then
@@ -290,8 +299,11 @@ impl EventLog {
             #[serde(skip_serializing_if = "Option::is_none")]
             error: Option<&'a str>,
         }
-        let data = serde_json::to_string(&End { state, error: error.as_deref() })
-            .expect("a state and a string serialise");
+        let data = serde_json::to_string(&End {
+            state,
+            error: error.as_deref(),
+        })
+        .expect("a state and a string serialise");
         let last = {
             let mut st = self.lock();
             if st.closed {
@@ -330,12 +342,23 @@ impl EventLog {
         Ok(seq)
     }
 
-    fn push(&self, st: &mut LogState, kind: EventKind, event_type: Option<&str>, text: Box<str>) -> u64 {
+    fn push(
+        &self,
+        st: &mut LogState,
+        kind: EventKind,
+        event_type: Option<&str>,
+        text: Box<str>,
+    ) -> u64 {
         let seq = st.next_seq;
         st.next_seq += 1;
         let frame = sse::event(seq, event_type, &text);
         st.bytes += frame.len();
-        st.events.push_back(Arc::new(Event { seq, kind, text, frame }));
+        st.events.push_back(Arc::new(Event {
+            seq,
+            kind,
+            text,
+            frame,
+        }));
         // Drop the oldest events beyond the bounds, but never the one just
         // pushed: a single message is already bounded by max_message_bytes.
         while st.events.len() > 1
@@ -517,7 +540,12 @@ mod tests {
         let kinds: Vec<_> = b.events.iter().map(|e| e.kind).collect();
         assert_eq!(
             kinds,
-            [EventKind::State, EventKind::Message, EventKind::End, EventKind::Close]
+            [
+                EventKind::State,
+                EventKind::Message,
+                EventKind::End,
+                EventKind::Close
+            ]
         );
         assert_eq!(&*b.events[2].text, r#"{"state":"succeeded"}"#);
         assert_eq!(&*b.events[3].text, sse::CLOSE_SENTINEL);
@@ -539,7 +567,10 @@ mod tests {
 
     #[test]
     fn oversized_and_empty_messages_are_refused() {
-        let limits = LogLimits { max_message_bytes: 8, ..LogLimits::default() };
+        let limits = LogLimits {
+            max_message_bytes: 8,
+            ..LogLimits::default()
+        };
         let log = EventLog::new(limits);
         assert_eq!(
             log.append_message("123456789"),
@@ -551,7 +582,10 @@ mod tests {
 
     #[test]
     fn bound_on_events_drops_oldest_and_reports_gap() {
-        let limits = LogLimits { max_events: 3, ..LogLimits::default() };
+        let limits = LogLimits {
+            max_events: 3,
+            ..LogLimits::default()
+        };
         let log = EventLog::new(limits);
         for i in 1..=5 {
             log.append_message(&format!("m{i}")).unwrap();
@@ -563,10 +597,19 @@ mod tests {
 
         let mut from_start = log.subscribe(0);
         let b = batch(from_start.try_next());
-        assert_eq!(b.gap, Some(Gap { lost: 2, from: 1, to: 2 }));
+        assert_eq!(
+            b.gap,
+            Some(Gap {
+                lost: 2,
+                from: 1,
+                to: 2
+            })
+        );
         assert_eq!(seqs(&b), [3, 4, 5]);
         let frames: Vec<u8> = b.frames().flat_map(|f| f.to_vec()).collect();
-        assert!(frames.starts_with(b"id: 2\nevent: gap\ndata: {\"lost\":2,\"from\":1,\"to\":2}\n\n"));
+        assert!(
+            frames.starts_with(b"id: 2\nevent: gap\ndata: {\"lost\":2,\"from\":1,\"to\":2}\n\n")
+        );
 
         // A reader that had seen event 2 lost nothing.
         let b = batch(log.subscribe(2).try_next());
@@ -577,7 +620,10 @@ mod tests {
     #[test]
     fn bound_on_bytes_drops_oldest() {
         // "id: N\ndata: xxxxxxxxxx\n\n" is 25 bytes for a one-digit id.
-        let limits = LogLimits { max_bytes: 60, ..LogLimits::default() };
+        let limits = LogLimits {
+            max_bytes: 60,
+            ..LogLimits::default()
+        };
         let log = EventLog::new(limits);
         for _ in 0..4 {
             log.append_message("xxxxxxxxxx").unwrap();
@@ -590,7 +636,10 @@ mod tests {
 
     #[test]
     fn terminal_events_are_kept_even_past_the_bound() {
-        let limits = LogLimits { max_events: 1, ..LogLimits::default() };
+        let limits = LogLimits {
+            max_events: 1,
+            ..LogLimits::default()
+        };
         let log = EventLog::new(limits);
         log.append_message("a").unwrap();
         log.close(JobState::Failed, Some("boom".into())).unwrap();

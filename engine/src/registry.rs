@@ -83,7 +83,10 @@ impl Registry {
     {
         let kind = name.to_owned();
         let planner: Planner = Arc::new(move |params: &serde_json::Value| {
-            let bad = |message: String| PlanError::BadParams { kind: kind.clone(), message };
+            let bad = |message: String| PlanError::BadParams {
+                kind: kind.clone(),
+                message,
+            };
             // A missing or null params object means "all defaults".
             let value = if params.is_null() {
                 serde_json::Value::Object(Default::default())
@@ -103,7 +106,10 @@ impl Registry {
             })?;
             parsed.validate().map_err(bad)?;
             let run = run.clone();
-            Ok(Box::new(move |ctx, emitter| Box::pin(run(ctx, parsed, emitter)) as JobFuture) as Runner)
+            Ok(
+                Box::new(move |ctx, emitter| Box::pin(run(ctx, parsed, emitter)) as JobFuture)
+                    as Runner,
+            )
         });
         self.kinds.insert(name.to_owned(), planner);
         self
@@ -142,7 +148,10 @@ mod tests {
     impl Params for Steps {
         fn validate(&self) -> Result<(), String> {
             if !(1..=10).contains(&self.steps) {
-                return Err(format!("steps: must be between 1 and 10, got {}", self.steps));
+                return Err(format!(
+                    "steps: must be between 1 and 10, got {}",
+                    self.steps
+                ));
             }
             Ok(())
         }
@@ -182,6 +191,9 @@ mod tests {
     #[test]
     fn unknown_kind_lists_known_ones() {
         let e = registry().plan("nope", &json!({})).err().unwrap();
-        assert_eq!(e.to_string(), r#"unknown job kind "nope"; known kinds: steps"#);
+        assert_eq!(
+            e.to_string(),
+            r#"unknown job kind "nope"; known kinds: steps"#
+        );
     }
 }

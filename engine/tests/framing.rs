@@ -9,7 +9,11 @@ async fn parse(bytes: Vec<u8>) -> Vec<eventsource_stream::Event> {
         // Split at every byte so no framing relies on chunk boundaries.
         bytes.into_iter().map(|b| Ok::<_, std::io::Error>(vec![b])),
     );
-    chunks.eventsource().map(|e| e.expect("valid SSE")).collect().await
+    chunks
+        .eventsource()
+        .map(|e| e.expect("valid SSE"))
+        .collect()
+        .await
 }
 
 #[tokio::test]
@@ -51,5 +55,8 @@ async fn every_message_comes_back_as_one_event_with_its_id() {
     assert_eq!(end.event, "end");
     assert_eq!(end.data, r#"{"state":"succeeded"}"#);
     let close = &events[messages.len() + 1];
-    assert_eq!((close.event.as_str(), close.data.as_str()), ("message", "__CLOSE_SSE__"));
+    assert_eq!(
+        (close.event.as_str(), close.data.as_str()),
+        ("message", "__CLOSE_SSE__")
+    );
 }
