@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
+use crate::limits::{Refused, StreamPermit};
 use crate::AppState;
 
 /// Body of `POST /api/jobs`.
@@ -152,11 +153,23 @@ pub async fn events(
         // Nothing more will ever come: 204 tells a browser to stop reconnecting.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let body = Body::from_stream(event_stream(
-        job.log.subscribe(after),
-        state.config.keep_alive,
-        state.shutdown.clone(),
-    ));
+    let permit = state.streams.acquire(visitor.session).map_err(|refused| {
+        ApiError::TooManyStreams(match refused {
+            Refused::Session { limit } => format!(
+                "this session already has {limit} open streams; close one (another tab?) and retry"
+            ),
+            Refused::Total { limit } => {
+                format!("the server has {limit} open streams, its limit; retry shortly")
+            }
+        })
+    })?;
+    let ends = StreamEnds {
+        keep_alive: state.config.keep_alive,
+        deadline: tokio::time::Instant::now() + state.config.stream_lifetime,
+        shutdown: state.shutdown.clone(),
+        _permit: permit,
+    };
+    let body = Body::from_stream(event_stream(job.log.subscribe(after), ends));
     Ok((
         [
             (
@@ -174,19 +187,35 @@ pub async fn events(
         .into_response())
 }
 
+/// When a stream says something other than events, or stops.
+struct StreamEnds {
+    /// Silence after which a keep-alive comment is sent.
+    keep_alive: Duration,
+    /// The stream's lifetime ends here: it closes with a `retry:` hint and
+    /// the client resumes from its last id, losing nothing.
+    deadline: tokio::time::Instant,
+    /// Shutdown: likewise.
+    shutdown: CancellationToken,
+    /// The stream's place among the open streams, given back on drop.
+    _permit: StreamPermit,
+}
+
+/// How soon a client whose stream we ended should come back.
+const RETRY_AFTER_END_MS: u64 = 1000;
+
 /// The bytes of one stream: every batch of shared frames as one write, a
-/// keep-alive comment after `keep_alive` of silence, and an early end (with
-/// a `retry:` hint, so clients come back and resume) on shutdown.
+/// keep-alive comment after silence, and an early end with a `retry:` hint
+/// at the end of its lifetime or on shutdown.
 fn event_stream(
     sub: Subscription,
-    keep_alive: Duration,
-    shutdown: CancellationToken,
+    ends: StreamEnds,
 ) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    stream::unfold(Some((sub, shutdown)), move |st| async move {
-        let (mut sub, shutdown) = st?;
+    stream::unfold(Some((sub, ends)), move |st| async move {
+        let (mut sub, ends) = st?;
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => Some((Ok(sse::retry(1000)), None)),
+            () = ends.shutdown.cancelled() => Some((Ok(sse::retry(RETRY_AFTER_END_MS)), None)),
+            () = tokio::time::sleep_until(ends.deadline) => Some((Ok(sse::retry(RETRY_AFTER_END_MS)), None)),
             batch = sub.next() => {
                 let batch = batch?;
                 let mut frames = batch.frames();
@@ -200,10 +229,10 @@ fn event_stream(
                         buf.freeze()
                     }
                 };
-                Some((Ok(bytes), Some((sub, shutdown))))
+                Some((Ok(bytes), Some((sub, ends))))
             }
-            () = tokio::time::sleep(keep_alive) => {
-                Some((Ok(Bytes::from_static(sse::KEEP_ALIVE)), Some((sub, shutdown))))
+            () = tokio::time::sleep(ends.keep_alive) => {
+                Some((Ok(Bytes::from_static(sse::KEEP_ALIVE)), Some((sub, ends))))
             }
         }
     })

@@ -15,6 +15,13 @@ pub struct Config {
     pub keep_alive: Duration,
     /// How long shutdown waits for running jobs and open connections.
     pub shutdown_grace: Duration,
+    /// Open streams one session may have; beyond it 429.
+    pub streams_per_session: usize,
+    /// Open streams in all; beyond it 429.
+    pub streams_total: usize,
+    /// How long one stream stays open before it ends with a `retry:` hint
+    /// (the client then resumes where it was).
+    pub stream_lifetime: Duration,
 }
 
 impl Default for Config {
@@ -23,6 +30,9 @@ impl Default for Config {
             engine: EngineConfig::default(),
             keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
+            streams_per_session: 32,
+            streams_total: 10_000,
+            stream_lifetime: Duration::from_secs(3600),
         }
     }
 }
@@ -115,6 +125,24 @@ impl Config {
                 d.shutdown_grace.as_secs(),
                 0,
                 3600,
+            )?),
+            streams_per_session: size(num(
+                "JOBSTREAM_STREAMS_PER_SESSION",
+                d.streams_per_session as u64,
+                1,
+                1_000_000,
+            )?),
+            streams_total: size(num(
+                "JOBSTREAM_STREAMS_TOTAL",
+                d.streams_total as u64,
+                1,
+                10_000_000,
+            )?),
+            stream_lifetime: Duration::from_secs(num(
+                "JOBSTREAM_STREAM_LIFETIME_SECS",
+                d.stream_lifetime.as_secs(),
+                1,
+                7 * 24 * 3600,
             )?),
         })
     }

@@ -23,6 +23,12 @@ pub enum ApiError {
     /// 415: the body is not JSON.
     #[error("expected a JSON body with Content-Type: application/json")]
     NotJson,
+    /// 429: too many open streams (for this session, or in all).
+    #[error("{0}")]
+    TooManyStreams(String),
+    /// 503: the server is shutting down.
+    #[error("the server is restarting; try again in a moment")]
+    Draining,
     /// 503: the engine cannot take the job now.
     #[error("{0}")]
     Unavailable(String),
@@ -46,7 +52,8 @@ impl ApiError {
             ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::JobNotFound | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -56,7 +63,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let body = serde_json::json!({ "error": self.to_string() });
         let mut response = (status, axum::Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if matches!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        ) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

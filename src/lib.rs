@@ -7,7 +7,8 @@
 //!
 //! * [`router`]: every route; tests call it directly.
 //! * [`api`]: `POST /api/jobs` and the SSE stream `GET /api/jobs/{id}/events`.
-//! * [`session`]: the session cookie and the cross-site check.
+//! * [`session`]: the session cookie, the cross-site check, 503 while draining.
+//! * [`limits`]: caps on open streams.
 //! * [`jobs`]: the job kinds (`demo`, `echo`).
 //! * [`config`]: the `JOBSTREAM_*` environment variables.
 //! * [`error`]: API errors and their status codes.
@@ -31,6 +32,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod jobs;
+pub mod limits;
 pub mod session;
 
 pub use config::Config;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Cancelled when shutdown begins: open streams end.
     pub shutdown: CancellationToken,
+    /// Open streams, capped per session and in all.
+    pub streams: limits::StreamLimits,
 }
 
 impl AppState {
@@ -58,6 +62,7 @@ impl AppState {
         AppState {
             leptos_options,
             engine,
+            streams: limits::StreamLimits::new(config.streams_per_session, config.streams_total),
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
         }
@@ -80,6 +85,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*rest}", any(api::no_route))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(session::same_origin))
+        .layer(middleware::from_fn_with_state(
+            state.shutdown.clone(),
+            session::draining,
+        ))
         .layer(middleware::from_fn(session::visitor))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .with_state(state)

@@ -1,11 +1,12 @@
 //! Sessions and the cross-site check, as middleware in front of every route.
 
 use app::ssr::{session_cookie, Visitor};
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jobstream_engine::SessionId;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 
@@ -54,6 +55,19 @@ pub async fn same_origin(req: Request, next: Next) -> Response {
         if host.is_none() || origin_host != host {
             return ApiError::CrossSite.into_response();
         }
+    }
+    next.run(req).await
+}
+
+/// Answers 503 once shutdown has begun, for requests that still arrive on
+/// open connections while the server drains.
+pub async fn draining(
+    State(shutdown): State<CancellationToken>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if shutdown.is_cancelled() {
+        return ApiError::Draining.into_response();
     }
     next.run(req).await
 }

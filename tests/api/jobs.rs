@@ -1,118 +1,14 @@
-//! The HTTP surface against a real server on port 0, streams read with a
-//! spec-conformant SSE parser (`eventsource-stream`).
+//! Starting jobs and reading their streams.
 
 use std::time::Duration;
 
-use eventsource_stream::{Event, Eventsource};
+use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
-use jobstream::{serve, AppState, Config};
-use leptos::prelude::LeptosOptions;
-use reqwest::{header, Client, StatusCode};
+use jobstream::Config;
+use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
-struct TestApp {
-    base: String,
-    /// A browser-like client with its own cookie jar: one session.
-    client: Client,
-    stop: CancellationToken,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn spawn_app(config: Config) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let options = LeptosOptions::builder()
-        .output_name("jobstream")
-        .site_addr(addr)
-        .build();
-    let state = AppState::new(options, config);
-    let stop = CancellationToken::new();
-    let signal = stop.clone();
-    let server = tokio::spawn(serve(
-        listener,
-        state,
-        async move { signal.cancelled().await },
-    ));
-    TestApp {
-        base: format!("http://{addr}"),
-        client: session(),
-        stop,
-        server,
-    }
-}
-
-fn session() -> Client {
-    Client::builder().cookie_store(true).build().unwrap()
-}
-
-impl TestApp {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn start(&self, kind: &str, params: Value) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/jobs"))
-            .json(&json!({"kind": kind, "params": params}))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn start_ok(&self, kind: &str, params: Value) -> String {
-        let resp = self.start(kind, params).await;
-        assert_eq!(resp.status(), StatusCode::CREATED);
-        let body: Value = resp.json().await.unwrap();
-        let id = body["id"].as_str().unwrap().to_owned();
-        assert_eq!(body["url"], format!("/jobs/{id}"));
-        id
-    }
-
-    async fn stream(
-        &self,
-        client: &Client,
-        id: &str,
-        last_event_id: Option<&str>,
-    ) -> reqwest::Response {
-        let mut req = client.get(self.url(&format!("/api/jobs/{id}/events")));
-        if let Some(last) = last_event_id {
-            req = req.header("Last-Event-ID", last);
-        }
-        req.send().await.unwrap()
-    }
-
-    /// Every event of a stream until the server ends it.
-    async fn events(&self, id: &str, last_event_id: Option<&str>) -> Vec<Event> {
-        let resp = self.stream(&self.client, id, last_event_id).await;
-        assert_eq!(resp.status(), StatusCode::OK);
-        read_all(resp).await
-    }
-
-    async fn shutdown(self) {
-        self.stop.cancel();
-        self.server.await.unwrap().unwrap();
-    }
-}
-
-async fn read_all(resp: reqwest::Response) -> Vec<Event> {
-    let events = resp
-        .bytes_stream()
-        .eventsource()
-        .map(|e| e.expect("valid SSE"))
-        .collect();
-    tokio::time::timeout(Duration::from_secs(20), events)
-        .await
-        .expect("stream ended")
-}
-
-fn messages(events: &[Event]) -> Vec<&str> {
-    events
-        .iter()
-        .filter(|e| e.event == "message")
-        .map(|e| e.data.as_str())
-        .collect()
-}
+use crate::helpers::*;
 
 #[tokio::test]
 async fn a_job_streams_every_message_once_then_ends_with_the_sentinel() {

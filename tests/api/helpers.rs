@@ -1,0 +1,116 @@
+//! `spawn_app()`: a real server on port 0, and request helpers.
+
+#![allow(dead_code)] // not every test binary module uses every helper
+
+use std::time::Duration;
+
+use eventsource_stream::{Event, Eventsource};
+use futures_util::StreamExt;
+use jobstream::{serve, AppState, Config};
+use leptos::prelude::LeptosOptions;
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub base: String,
+    /// A browser-like client with its own cookie jar: one session.
+    pub client: Client,
+    stop: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub async fn spawn_app(config: Config) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = LeptosOptions::builder()
+        .output_name("jobstream")
+        .site_addr(addr)
+        .build();
+    let state = AppState::new(options, config);
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    let server = tokio::spawn(serve(
+        listener,
+        state,
+        async move { signal.cancelled().await },
+    ));
+    TestApp {
+        base: format!("http://{addr}"),
+        client: session(),
+        stop,
+        server,
+    }
+}
+
+pub fn session() -> Client {
+    Client::builder().cookie_store(true).build().unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn start(&self, kind: &str, params: Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/jobs"))
+            .json(&json!({"kind": kind, "params": params}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn start_ok(&self, kind: &str, params: Value) -> String {
+        let resp = self.start(kind, params).await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let body: Value = resp.json().await.unwrap();
+        let id = body["id"].as_str().unwrap().to_owned();
+        assert_eq!(body["url"], format!("/jobs/{id}"));
+        id
+    }
+
+    pub async fn stream(
+        &self,
+        client: &Client,
+        id: &str,
+        last_event_id: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = client.get(self.url(&format!("/api/jobs/{id}/events")));
+        if let Some(last) = last_event_id {
+            req = req.header("Last-Event-ID", last);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Every event of a stream until the server ends it.
+    pub async fn events(&self, id: &str, last_event_id: Option<&str>) -> Vec<Event> {
+        let resp = self.stream(&self.client, id, last_event_id).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        read_all(resp).await
+    }
+
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        self.server.await.unwrap().unwrap();
+    }
+}
+
+pub async fn read_all(resp: reqwest::Response) -> Vec<Event> {
+    let events = resp
+        .bytes_stream()
+        .eventsource()
+        .map(|e| e.expect("valid SSE"))
+        .collect();
+    tokio::time::timeout(Duration::from_secs(20), events)
+        .await
+        .expect("stream ended")
+}
+
+pub fn messages(events: &[Event]) -> Vec<&str> {
+    events
+        .iter()
+        .filter(|e| e.event == "message")
+        .map(|e| e.data.as_str())
+        .collect()
+}

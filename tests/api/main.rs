@@ -1,0 +1,6 @@
+//! The HTTP surface against a real server on port 0; streams are read with
+//! a spec-conformant SSE parser (`eventsource-stream`).
+
+mod helpers;
+mod jobs;
+mod streams;

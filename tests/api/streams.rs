@@ -1,0 +1,234 @@
+//! Streams under stress: caps, lifetime, fan-out, slow readers, eviction.
+
+use std::time::Duration;
+
+use eventsource_stream::{Event, Eventsource};
+use futures_util::StreamExt;
+use jobstream::Config;
+use jobstream_engine::LogLimits;
+use reqwest::{header, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Parses a whole body with the conformant parser.
+async fn parse(body: &[u8]) -> Vec<Event> {
+    futures_util::stream::iter([Ok::<_, std::io::Error>(body.to_vec())])
+        .eventsource()
+        .map(|e| e.expect("valid SSE"))
+        .collect()
+        .await
+}
+
+#[tokio::test]
+async fn open_streams_are_capped_per_session_with_429() {
+    let config = Config {
+        streams_per_session: 2,
+        ..Config::default()
+    };
+    let app = spawn_app(config).await;
+    let id = app
+        .start_ok("demo", json!({"steps": 2, "interval_ms": 60000}))
+        .await;
+    let first = app.stream(&app.client, &id, None).await;
+    let second = app.stream(&app.client, &id, None).await;
+    assert_eq!(
+        (first.status(), second.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+
+    let third = app.stream(&app.client, &id, None).await;
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(third.headers().contains_key(header::RETRY_AFTER));
+    let body: Value = third.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("already has 2 open streams"),
+        "{body}"
+    );
+
+    // Closing one gives its place back.
+    drop(first);
+    let mut again = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let resp = app.stream(&app.client, &id, None).await;
+        if resp.status() == StatusCode::OK {
+            again = Some(resp);
+            break;
+        }
+    }
+    assert!(
+        again.is_some(),
+        "the closed stream's place was not given back"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stream_past_its_lifetime_ends_with_retry_and_resumes_without_loss() {
+    let config = Config {
+        stream_lifetime: Duration::from_millis(1000),
+        ..Config::default()
+    };
+    let app = spawn_app(config).await;
+    let sent: Vec<String> = (1..=8).map(|i| format!("m{i}")).collect();
+    let id = app
+        .start_ok("echo", json!({"messages": sent, "interval_ms": 300}))
+        .await;
+
+    let mut last: Option<String> = None;
+    let mut got = Vec::new();
+    let mut connections = 0;
+    loop {
+        connections += 1;
+        assert!(connections < 10, "never finished");
+        let resp = app.stream(&app.client, &id, last.as_deref()).await;
+        if resp.status() == StatusCode::NO_CONTENT {
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = resp.bytes().await.unwrap();
+        let events = parse(&body).await;
+        let ended = events
+            .last()
+            .is_some_and(|e| e.data == "__CLOSE_SSE__" && e.event == "message");
+        if !ended {
+            assert!(
+                body.ends_with(b"retry: 1000\n\n"),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        if let Some(e) = events.last() {
+            last = Some(e.id.clone());
+        }
+        got.extend(events);
+        if ended {
+            break;
+        }
+    }
+    assert!(connections >= 2, "the lifetime bound never cut the stream");
+    let ids: Vec<u64> = got.iter().map(|e| e.id.parse().unwrap()).collect();
+    assert_eq!(
+        ids,
+        (1..=ids.len() as u64).collect::<Vec<_>>(),
+        "no gap, no duplicate"
+    );
+    let mut expected: Vec<&str> = sent.iter().map(String::as_str).collect();
+    expected.push("__CLOSE_SSE__");
+    assert_eq!(messages(&got), expected);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_subscriber_gets_every_event_once_in_order() {
+    let app = spawn_app(Config::default()).await;
+    let sent: Vec<String> = (0..60).map(|i| format!("event {i}")).collect();
+    let id = app
+        .start_ok("echo", json!({"messages": sent, "interval_ms": 5}))
+        .await;
+    // Readers join at different moments: before, during and after the job.
+    let mut readers = Vec::new();
+    for i in 0..24u64 {
+        let (client, url) = (
+            app.client.clone(),
+            app.url(&format!("/api/jobs/{id}/events")),
+        );
+        readers.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i * 15)).await;
+            read_all(client.get(url).send().await.unwrap()).await
+        }));
+    }
+    let mut expected: Vec<&str> = sent.iter().map(String::as_str).collect();
+    expected.push("__CLOSE_SSE__");
+    for r in readers {
+        let events = r.await.unwrap();
+        assert_eq!(messages(&events), expected);
+        let ids: Vec<u64> = events.iter().map(|e| e.id.parse().unwrap()).collect();
+        assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
+    }
+    app.shutdown().await;
+}
+
+fn small_log(max_events: usize) -> Config {
+    let mut config = Config::default();
+    config.engine.log_limits = LogLimits {
+        max_events,
+        ..LogLimits::default()
+    };
+    config
+}
+
+#[tokio::test]
+async fn resuming_from_an_evicted_position_reports_the_gap() {
+    let app = spawn_app(small_log(16)).await;
+    let id = app
+        .start_ok("echo", json!({"messages": ["x"], "repeat": 100}))
+        .await;
+    // 1 state + 100 messages + end + sentinel = 103 events; 16 kept.
+    app.events(&id, Some("0")).await;
+    let events = app.events(&id, Some("5")).await;
+    assert_eq!(events[0].event, "gap");
+    let gap: Value = serde_json::from_str(&events[0].data).unwrap();
+    assert_eq!(gap, json!({"lost": 82, "from": 6, "to": 87}));
+    assert_eq!(events[0].id, "87");
+    let ids: Vec<u64> = events[1..].iter().map(|e| e.id.parse().unwrap()).collect();
+    assert_eq!(ids, (88..=103).collect::<Vec<_>>());
+    // A reader that has not fallen behind the history gets no gap.
+    let recent = app.events(&id, Some("90")).await;
+    assert!(recent.iter().all(|e| e.event != "gap"));
+    assert_eq!(recent[0].id, "91");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reader_paused_past_the_history_gets_a_gap_and_the_job_is_not_slowed() {
+    let app = spawn_app(small_log(64)).await;
+    let line = "y".repeat(1000);
+    let total = 20_000u64;
+    let id = app
+        .start_ok("echo", json!({"messages": [line], "repeat": total}))
+        .await;
+    let resp = app.stream(&app.client, &id, None).await;
+    // The job (20 MB of output) finishes while this reader reads nothing:
+    // far more than the socket buffers and the log together hold.
+    let started = std::time::Instant::now();
+    loop {
+        let page = app
+            .client
+            .get(app.url(&format!("/jobs/{id}")))
+            .send()
+            .await
+            .unwrap();
+        if page.text().await.unwrap().contains(">succeeded</span>") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the job was held up by its reader"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let events = read_all(resp).await;
+    let gaps: Vec<Value> = events
+        .iter()
+        .filter(|e| e.event == "gap")
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect();
+    assert!(!gaps.is_empty(), "a reader that fell behind was not told");
+    let lost: u64 = gaps.iter().map(|g| g["lost"].as_u64().unwrap()).sum();
+    let delivered = events.iter().filter(|e| e.event != "gap").count() as u64;
+    // state + messages + end + sentinel, each either delivered or reported lost.
+    assert_eq!(delivered + lost, total + 3);
+    let ids: Vec<u64> = events
+        .iter()
+        .filter(|e| e.event != "gap")
+        .map(|e| e.id.parse().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids strictly increase");
+    assert_eq!(messages(&events).last(), Some(&"__CLOSE_SSE__"));
+    app.shutdown().await;
+}
