@@ -22,6 +22,11 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> Result<(), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
+    // Every open stream is a socket: allow as many as the hard limit does.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!("open file limit: {n}"),
+        Err(e) => tracing::warn!("cannot raise the open file limit: {e}"),
+    }
     let mut leptos_options = get_configuration(None)
         .map_err(|e| format!("invalid LEPTOS_* setting: {e}"))?
         .leptos_options;

@@ -1,0 +1,90 @@
+//! The real binary, SIGTERM, and a thousand open streams.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const STREAMS: usize = 1000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_thousand_open_streams_exits_within_the_grace_period() {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jobstream"))
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("JOBSTREAM_STREAMS_PER_SESSION", "5000")
+        .env("JOBSTREAM_SHUTDOWN_GRACE_SECS", "10")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    while client.get(&base).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let created: Value = client
+        .post(format!("{base}/api/jobs"))
+        .json(&json!({"kind": "demo", "params": {"steps": 2, "interval_ms": 60000}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!("{base}/api/jobs/{}/events", created["id"].as_str().unwrap());
+
+    let mut streams = Vec::with_capacity(STREAMS);
+    for _ in 0..STREAMS / 100 {
+        let batch = join_all((0..100).map(|_| client.get(&url).send())).await;
+        for resp in batch {
+            let resp = resp.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            streams.push(resp);
+        }
+    }
+
+    let signalled = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let took = signalled.elapsed();
+    assert!(exit.success(), "{exit:?}");
+    assert!(took < Duration::from_secs(11), "shutdown took {took:?}");
+
+    // Every stream was ended by the server (not left hanging), with a hint
+    // to come back.
+    let bodies = join_all(
+        streams
+            .into_iter()
+            .map(|r| async move { tokio::time::timeout(Duration::from_secs(5), r.bytes()).await }),
+    )
+    .await;
+    let ended_with_retry = bodies
+        .iter()
+        .filter(|b| matches!(b, Ok(Ok(bytes)) if bytes.ends_with(b"retry: 1000\n\n")))
+        .count();
+    assert_eq!(ended_with_retry, STREAMS);
+}
