@@ -85,9 +85,6 @@ pub async fn create_job(
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
 }
 
-/// Most digits a sequence id can have (`u64::MAX` has 20).
-const MAX_ID_DIGITS: usize = 20;
-
 /// Where a client resumes: the `Last-Event-ID` header (sent by a browser
 /// when it reconnects), else the `last_event_id` query parameter (a new
 /// `EventSource` cannot set headers), else the beginning.
@@ -115,18 +112,8 @@ fn resume_point(headers: &HeaderMap, query: Option<&str>) -> Result<u64, ApiErro
     Ok(found.unwrap_or(0))
 }
 
-/// Parses an event id: 1 to 20 ASCII digits.
-pub fn parse_event_id(field: &str, text: &str) -> Result<u64, ApiError> {
-    let bad = || {
-        ApiError::BadRequest(format!(
-            "{field}: must be a decimal event id (0 to {})",
-            u64::MAX
-        ))
-    };
-    if text.is_empty() || text.len() > MAX_ID_DIGITS || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    text.parse().map_err(|_| bad())
+fn parse_event_id(field: &str, text: &str) -> Result<u64, ApiError> {
+    sse::parse_event_id(text).map_err(|e| ApiError::BadRequest(format!("{field}: {e}")))
 }
 
 /// `GET /api/jobs/{id}/events`.

@@ -41,6 +41,13 @@ impl Emitter {
     pub fn emit(&self, text: &str) -> Result<u64, AppendError> {
         self.log.append_message(text)
     }
+
+    /// Sends raw output, such as a child process's, that may not be UTF-8.
+    /// SSE is UTF-8 text, so each invalid sequence becomes U+FFFD; valid
+    /// text is sent unchanged. Still one event.
+    pub fn emit_bytes(&self, bytes: &[u8]) -> Result<u64, AppendError> {
+        self.log.append_message(&String::from_utf8_lossy(bytes))
+    }
 }
 
 /// Why a job failed. Its text is shown to the job's owner, so it must say

@@ -74,6 +74,27 @@ pub fn event(id: u64, event_type: Option<&str>, data: &str) -> Bytes {
     buf.freeze()
 }
 
+/// Most digits an event id can have (`u64::MAX` has 20).
+pub const MAX_EVENT_ID_DIGITS: usize = 20;
+
+/// Why a `Last-Event-ID` is not an event id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be a decimal event id (0 to {})", u64::MAX)]
+pub struct InvalidEventId;
+
+/// Parses an event id as a client sends it back in `Last-Event-ID`: 1 to 20
+/// ASCII digits, nothing else (no sign, no spaces), at most `u64::MAX`.
+/// Runs in time linear in at most 20 bytes, whatever it is given.
+pub fn parse_event_id(text: &str) -> Result<u64, InvalidEventId> {
+    if text.is_empty()
+        || text.len() > MAX_EVENT_ID_DIGITS
+        || !text.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(InvalidEventId);
+    }
+    text.parse().map_err(|_| InvalidEventId)
+}
+
 /// A `retry:` field telling the client how long to wait before reconnecting.
 pub fn retry(millis: u64) -> Bytes {
     Bytes::from(format!("retry: {millis}\n\n"))
@@ -93,6 +114,27 @@ mod tests {
         assert_eq!(lines("x\n").collect::<Vec<_>>(), ["x", ""]);
         // CR then LF later is two line ends only when adjacent.
         assert_eq!(lines("a\r\rb").collect::<Vec<_>>(), ["a", "", "b"]);
+    }
+
+    #[test]
+    fn parses_event_ids_strictly() {
+        assert_eq!(parse_event_id("0"), Ok(0));
+        assert_eq!(parse_event_id("42"), Ok(42));
+        assert_eq!(parse_event_id("18446744073709551615"), Ok(u64::MAX));
+        for bad in [
+            "",
+            " 1",
+            "1 ",
+            "+1",
+            "-1",
+            "1.0",
+            "0x10",
+            "18446744073709551616",
+            "000000000000000000001",
+            "１",
+        ] {
+            assert_eq!(parse_event_id(bad), Err(InvalidEventId), "{bad:?}");
+        }
     }
 
     #[test]

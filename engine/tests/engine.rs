@@ -222,3 +222,17 @@ async fn finished_jobs_beyond_the_retention_bound_are_forgotten() {
     assert!(engine.get(owner, ids[1]).is_some());
     assert!(engine.get(owner, ids[2]).is_some());
 }
+
+#[tokio::test]
+async fn raw_output_that_is_not_utf8_becomes_replacement_characters() {
+    let mut r = Registry::new();
+    r.register("raw", |_, _: NoParams, out: Emitter| async move {
+        out.emit_bytes(b"ok \xff\xfe bytes\nnext")?;
+        Ok(())
+    });
+    let engine = Engine::new(EngineConfig::default(), r);
+    let job = engine.submit(job(SessionId::random(), "raw")).unwrap();
+    engine.run_next().await;
+    let snap = job.log.snapshot();
+    assert_eq!(&*snap.events[1].text, "ok \u{fffd}\u{fffd} bytes\nnext");
+}

@@ -60,3 +60,59 @@ async fn every_message_comes_back_as_one_event_with_its_id() {
         ("message", "__CLOSE_SSE__")
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text that stresses the framing: line ends of all three kinds, field
+    /// look-alikes, the sentinel, NUL, spaces and non-ASCII, in any mix.
+    fn message() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("\n".to_owned()),
+            Just("\r".to_owned()),
+            Just("\r\n".to_owned()),
+            Just("data: ".to_owned()),
+            Just("id: 7".to_owned()),
+            Just("event: end".to_owned()),
+            Just(":".to_owned()),
+            Just(" ".to_owned()),
+            Just("\0".to_owned()),
+            Just("__CLOSE_SSE__".to_owned()),
+            Just("é🦀".to_owned()),
+            "[a-z]{1,5}",
+            any::<String>(),
+        ];
+        prop::collection::vec(piece, 1..8)
+            .prop_map(|p| p.concat())
+            .prop_filter("non-empty", |s| !s.is_empty())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn any_messages_come_back_with_their_ids(
+            messages in prop::collection::vec(message(), 1..20),
+            chunk in 1usize..64,
+        ) {
+            let log = EventLog::new(LogLimits::default());
+            for m in &messages {
+                log.append_message(m).unwrap();
+            }
+            let bytes: Vec<u8> = log.snapshot().events.iter().flat_map(|e| e.frame.to_vec()).collect();
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let events: Vec<eventsource_stream::Event> = rt.block_on(
+                futures_util::stream::iter(bytes.chunks(chunk).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>())
+                    .eventsource()
+                    .map(|e| e.expect("valid SSE"))
+                    .collect(),
+            );
+            prop_assert_eq!(events.len(), messages.len());
+            for (i, (event, sent)) in events.iter().zip(&messages).enumerate() {
+                prop_assert_eq!(&event.data, &sent.replace("\r\n", "\n").replace('\r', "\n"));
+                prop_assert_eq!(&event.id, &(i + 1).to_string());
+                prop_assert_eq!(&event.event, "message");
+            }
+        }
+    }
+}
