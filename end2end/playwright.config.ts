@@ -32,19 +32,28 @@ export default defineConfig({
     },
   },
   projects: [{ name: "chromium", use: { browserName: "chromium" } }],
-  webServer: {
+  webServer: [
+    server(port, {}),
+    // A second server whose streams live only 2 s, so tests can watch the
+    // page resume after the server ends a stream mid-job.
+    server(port + 1, { JOBSTREAM_STREAM_LIFETIME_SECS: "2" }),
+  ],
+});
+
+function server(port: number, env: Record<string, string>) {
+  return {
     command: process.env.E2E_SERVER ?? "target/debug/jobstream",
     cwd: "..",
-    url: `${baseURL}/`,
+    url: `http://127.0.0.1:${port}/`,
     reuseExistingServer: false,
     timeout: 60_000,
-    stdout: "pipe",
-    stderr: "pipe",
+    stdout: "pipe" as const,
+    stderr: "pipe" as const,
     env: {
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: "target/site",
-      LEPTOS_OUTPUT_NAME: "jobstream",
       RUST_LOG: "warn",
+      ...env,
     },
-  },
-});
+  };
+}

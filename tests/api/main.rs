@@ -3,4 +3,5 @@
 
 mod helpers;
 mod jobs;
+mod nginx;
 mod streams;
