@@ -315,6 +315,31 @@ async fn bad_requests_get_clear_errors() {
         .await
         .unwrap();
     assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    // The server functions behind the page's forms are guarded the same way.
+    for (path, site) in [
+        ("/api/start_job", "cross-site"),
+        ("/api/set_display_name", "same-site"),
+    ] {
+        let resp = app
+            .client
+            .post(app.url(path))
+            .header("sec-fetch-site", site)
+            .form(&[("name", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    let same_origin = app
+        .client
+        .post(app.url("/api/set_display_name"))
+        .header(header::ORIGIN, &app.base)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("name", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_origin.status(), StatusCode::OK);
     assert_eq!(
         app.client
             .get(app.url("/api/jobs"))
