@@ -555,6 +555,18 @@ mod tests {
     }
 
     #[test]
+    fn every_reader_shares_the_same_encoded_bytes() {
+        let log = EventLog::new(LogLimits::default());
+        log.append_message("shared").unwrap();
+        let a = batch(log.subscribe(0).try_next());
+        let b = batch(log.subscribe(0).try_next());
+        let (fa, fb) = (a.frames().next().unwrap(), b.frames().next().unwrap());
+        // Same allocation: encoded once, reference-counted for each reader.
+        assert_eq!(fa.as_ptr(), fb.as_ptr());
+        assert_eq!(fa.as_ptr(), log.snapshot().events[0].frame.as_ptr());
+    }
+
+    #[test]
     fn message_equal_to_sentinel_is_an_ordinary_message() {
         let log = EventLog::new(LogLimits::default());
         log.append_message(sse::CLOSE_SENTINEL).unwrap();

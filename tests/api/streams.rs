@@ -232,3 +232,47 @@ async fn a_reader_paused_past_the_history_gets_a_gap_and_the_job_is_not_slowed()
     assert_eq!(messages(&events).last(), Some(&"__CLOSE_SSE__"));
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn resuming_from_the_current_position_waits_for_what_comes_next() {
+    let app = spawn_app(Config::default()).await;
+    let id = app
+        .start_ok("demo", json!({"steps": 2, "interval_ms": 1500}))
+        .await;
+    let resp = app.stream(&app.client, &id, None).await;
+    let mut events = resp.bytes_stream().eventsource();
+    let first = loop {
+        let e = events.next().await.unwrap().unwrap();
+        if e.event == "message" {
+            break e;
+        }
+    };
+    // Reconnect at the newest event while the job still runs.
+    let rest = app.events(&id, Some(&first.id)).await;
+    assert_eq!(messages(&rest), ["finish 2: ...(guest)", "__CLOSE_SSE__"]);
+    assert_eq!(
+        rest[0].id.parse::<u64>().unwrap(),
+        first.id.parse::<u64>().unwrap() + 1
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn requests_during_shutdown_get_503() {
+    use tower::ServiceExt;
+    let options = leptos::prelude::LeptosOptions::builder()
+        .output_name("jobstream")
+        .build();
+    let state = jobstream::AppState::new(options, Config::default());
+    state.shutdown.cancel();
+    let resp = jobstream::router(state)
+        .oneshot(
+            axum::http::Request::get("/")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.headers().contains_key(header::RETRY_AFTER));
+}
