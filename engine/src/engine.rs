@@ -13,17 +13,22 @@
 //! stream answer 404). Each job's log has its own bounds ([`LogLimits`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use tokio::sync::Notify;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::id::{JobId, SessionId};
 use crate::job::{Emitter, JobContext};
-use crate::log::{EventLog, JobState, LogLimits};
+use crate::log::{EventLog, JobState, Links, LogLimits};
 use crate::registry::{PlanError, Registry, Runner};
+use crate::store::{
+    now_ms, run_writer, JobRecord, Op, Store, StoreError, Write, RESTART_SEQ_GAP, WRITE_BUFFER,
+};
 
 /// How the engine is sized. See the README for the environment variables.
 #[derive(Debug, Clone)]
@@ -32,10 +37,13 @@ pub struct EngineConfig {
     pub workers: usize,
     /// Jobs that may wait in the queue; `submit` fails beyond it.
     pub queue_capacity: usize,
-    /// Bounds of each job's log.
+    /// Bounds of each job's log in memory.
     pub log_limits: LogLimits,
-    /// Finished jobs kept in memory; the oldest is forgotten beyond it.
+    /// Finished jobs kept in memory; the oldest is forgotten beyond it (it
+    /// is loaded again from the store when asked for).
     pub retained_jobs: usize,
+    /// Finished jobs are deleted from the store this long after they ended.
+    pub retention: Duration,
 }
 
 impl Default for EngineConfig {
@@ -45,6 +53,7 @@ impl Default for EngineConfig {
             queue_capacity: 1000,
             log_limits: LogLimits::default(),
             retained_jobs: 1000,
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -87,12 +96,92 @@ pub struct Job {
     pub owner: SessionId,
     /// Its kind's name.
     pub kind: String,
-    /// When it was submitted.
-    pub created_at: SystemTime,
+    /// When it was submitted (Unix ms).
+    pub created_at: u64,
     /// Its output and state.
     pub log: Arc<EventLog>,
-    /// Cancelled to ask the job to stop.
+    /// Cancelled to ask the job to stop (by its owner or by shutdown).
     cancel: CancellationToken,
+    /// Set when its owner cancelled it.
+    cancelled: AtomicBool,
+}
+
+/// A job as the job list shows it. Serialised as JSON by the API and the
+/// session feed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobSummary {
+    /// Its id.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its state.
+    pub state: JobState,
+    /// Why it failed or was interrupted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Last reported progress, 0 to 1.
+    pub progress: Option<f64>,
+    /// The label of that progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Unix ms.
+    pub created_at: u64,
+    /// Unix ms.
+    pub started_at: Option<u64>,
+    /// Unix ms.
+    pub finished_at: Option<u64>,
+}
+
+impl Job {
+    /// The job as the list shows it, now.
+    pub fn summary(&self) -> JobSummary {
+        let st = self.log.status();
+        let (progress, label) = match st.progress {
+            Some(p) => (Some(p.fraction), p.label),
+            None => (None, None),
+        };
+        JobSummary {
+            id: self.id.to_string(),
+            kind: self.kind.clone(),
+            state: st.state,
+            error: st.error,
+            progress,
+            label,
+            created_at: self.created_at,
+            started_at: st.started_at,
+            finished_at: st.finished_at,
+        }
+    }
+}
+
+impl JobSummary {
+    fn from_record(r: &JobRecord) -> Self {
+        JobSummary {
+            id: r.id.to_string(),
+            kind: r.kind.clone(),
+            state: r.state,
+            error: r.error.clone(),
+            progress: r.progress,
+            label: r.progress_label.clone(),
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+/// Why a job could not be cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CancelError {
+    /// No such job in this session.
+    #[error("no such job")]
+    NotFound,
+    /// It has ended already.
+    #[error("the job has already ended ({})", .0.as_str())]
+    Ended(JobState),
+    /// The store could not be read.
+    #[error("the job store is unavailable")]
+    Store,
 }
 
 struct Queued {
@@ -104,16 +193,32 @@ struct Queued {
 #[derive(Default)]
 struct Table {
     jobs: HashMap<JobId, Arc<Job>>,
-    /// Finished jobs in the order they finished, for retention.
+    /// Finished jobs in the order they finished, for retention in memory.
     finished: VecDeque<JobId>,
+}
+
+impl Table {
+    fn retain_finished(&mut self, id: JobId, limit: usize) {
+        self.finished.push_back(id);
+        while self.finished.len() > limit {
+            if let Some(old) = self.finished.pop_front() {
+                self.jobs.remove(&old);
+            }
+        }
+    }
 }
 
 struct Inner {
     config: EngineConfig,
     registry: Registry,
+    store: Arc<dyn Store>,
+    /// The writer task's queue.
+    writes: mpsc::Sender<Op>,
     /// std `Mutex`es: held for a push, pop or lookup, never across `.await`.
     table: Mutex<Table>,
     queue: Mutex<VecDeque<Queued>>,
+    /// Each owner's feed counter; see [`Engine::watch`].
+    feeds: Mutex<HashMap<SessionId, Arc<watch::Sender<u64>>>>,
     /// Wakes a worker when a job is queued.
     queued: Notify,
     /// Cancelled on shutdown: workers stop taking jobs, jobs are asked to stop.
@@ -142,28 +247,108 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The end message of a job that was running when the server stopped.
+pub const INTERRUPTED: &str = "the server stopped while this job was running";
+
 impl Engine {
-    /// An engine with no workers yet: jobs queue up until [`Engine::run_next`]
-    /// or [`Engine::spawn_workers`]. Tests use this to step the queue.
-    pub fn new(config: EngineConfig, registry: Registry) -> Self {
-        Engine {
+    /// Opens the engine on `store` with no workers yet: recovers what the
+    /// last run left (queued jobs queue again, running ones end as
+    /// `interrupted`), then jobs queue up until [`Engine::run_next`] or
+    /// [`Engine::spawn_workers`]. Tests use this to step the queue.
+    pub async fn open(
+        config: EngineConfig,
+        registry: Registry,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, StoreError> {
+        let (writes, rx) = mpsc::channel(WRITE_BUFFER);
+        tokio::spawn(run_writer(Arc::clone(&store), rx));
+        let engine = Engine {
             inner: Arc::new(Inner {
                 config,
                 registry,
+                store,
+                writes,
                 table: Mutex::default(),
                 queue: Mutex::default(),
+                feeds: Mutex::default(),
                 queued: Notify::new(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
             }),
+        };
+        engine.recover().await?;
+        Ok(engine)
+    }
+
+    /// An engine with its pool of workers and its retention sweeper running.
+    pub async fn start(
+        config: EngineConfig,
+        registry: Registry,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, StoreError> {
+        let engine = Engine::open(config, registry, store).await?;
+        engine.spawn_workers();
+        engine.spawn_sweeper();
+        Ok(engine)
+    }
+
+    fn links(&self, job: JobId, owner: SessionId) -> Links {
+        Links {
+            job,
+            writes: self.inner.writes.clone(),
+            feed: self.feed(owner),
         }
     }
 
-    /// An engine with its pool of workers running.
-    pub fn start(config: EngineConfig, registry: Registry) -> Self {
-        let engine = Engine::new(config, registry);
-        engine.spawn_workers();
-        engine
+    async fn recover(&self) -> Result<(), StoreError> {
+        let limits = self.inner.config.log_limits;
+        for rec in self.inner.store.unfinished().await? {
+            let events = self.inner.store.events(rec.id, limits.max_events).await?;
+            let links = self.links(rec.id, rec.owner);
+            let plan = (rec.state == JobState::Queued)
+                .then(|| self.inner.registry.plan(&rec.kind, &rec.params));
+            let next_seq = match plan {
+                Some(_) => rec.last_seq + 1,
+                None => rec.last_seq + RESTART_SEQ_GAP + 1,
+            };
+            let log = EventLog::restore(limits, &rec, events, Some(links), next_seq);
+            let job = Arc::new(Job {
+                id: rec.id,
+                owner: rec.owner,
+                kind: rec.kind.clone(),
+                created_at: rec.created_at,
+                log,
+                cancel: self.inner.shutdown.child_token(),
+                cancelled: AtomicBool::new(false),
+            });
+            lock(&self.inner.table)
+                .jobs
+                .insert(job.id, Arc::clone(&job));
+            match plan {
+                Some(Ok(run)) => {
+                    let ctx = JobContext {
+                        id: rec.id,
+                        owner: rec.owner,
+                        display_name: rec.display_name,
+                        locale: rec.locale,
+                        cancel: job.cancel.clone(),
+                    };
+                    // Recovered jobs are queued whatever the capacity: they
+                    // were accepted before.
+                    lock(&self.inner.queue).push_back(Queued { job, ctx, run });
+                    self.inner.queued.notify_one();
+                }
+                Some(Err(e)) => {
+                    let why = format!("this job cannot run on this server: {e}");
+                    self.finish(&job, JobState::Failed, Some(why)).await;
+                }
+                None => {
+                    self.finish(&job, JobState::Interrupted, Some(INTERRUPTED.to_owned()))
+                        .await;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Starts `config.workers` worker tasks.
@@ -182,6 +367,57 @@ impl Engine {
         }
     }
 
+    /// Starts the task that deletes finished jobs past their retention, a
+    /// tenth of the retention period apart (at least 1 s, at most 1 h).
+    pub fn spawn_sweeper(&self) {
+        let engine = self.clone();
+        let every = (self.inner.config.retention / 10)
+            .clamp(Duration::from_secs(1), Duration::from_secs(3600));
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = engine.inner.shutdown.cancelled() => break,
+                    () = tokio::time::sleep(every) => {}
+                }
+                if let Err(e) = engine.sweep().await {
+                    tracing::error!(error = %e, "retention sweep failed");
+                }
+            }
+        });
+    }
+
+    /// Deletes the jobs that finished more than `retention` ago, from the
+    /// store and from memory, and forgets idle feeds. Returns how many jobs
+    /// were deleted.
+    pub async fn sweep(&self) -> Result<usize, StoreError> {
+        const CHUNK: usize = 500;
+        let retention = u64::try_from(self.inner.config.retention.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = now_ms().saturating_sub(retention);
+        let mut deleted = 0;
+        loop {
+            let ids = self
+                .inner
+                .store
+                .purge_finished_before(cutoff, CHUNK)
+                .await?;
+            deleted += ids.len();
+            {
+                let mut table = lock(&self.inner.table);
+                for id in &ids {
+                    table.jobs.remove(id);
+                }
+                let Table { jobs, finished } = &mut *table;
+                finished.retain(|id| jobs.contains_key(id));
+            }
+            if ids.len() < CHUNK {
+                break;
+            }
+        }
+        lock(&self.inner.feeds)
+            .retain(|_, feed| Arc::strong_count(feed) > 1 || feed.receiver_count() > 0);
+        Ok(deleted)
+    }
+
     /// The engine's configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
@@ -192,27 +428,71 @@ impl Engine {
         &self.inner.registry
     }
 
-    /// Plans and queues a job. Fails at once (nothing queued) on an unknown
-    /// kind, bad parameters, a full queue, or during shutdown.
-    pub fn submit(&self, new: NewJob) -> Result<Arc<Job>, SubmitError> {
+    fn feed(&self, owner: SessionId) -> Arc<watch::Sender<u64>> {
+        Arc::clone(
+            lock(&self.inner.feeds)
+                .entry(owner)
+                .or_insert_with(|| Arc::new(watch::Sender::new(0))),
+        )
+    }
+
+    /// A receiver whose value goes up whenever one of `owner`'s jobs is
+    /// created or changes state or progress. Together with
+    /// [`Engine::changed_since`] it drives a session's live job list.
+    pub fn watch(&self, owner: SessionId) -> watch::Receiver<u64> {
+        self.feed(owner).subscribe()
+    }
+
+    /// `owner`'s jobs in memory that changed after counter value `since`
+    /// (0: all of them), newest first.
+    pub fn changed_since(&self, owner: SessionId, since: u64) -> Vec<JobSummary> {
+        let jobs: Vec<Arc<Job>> = lock(&self.inner.table)
+            .jobs
+            .values()
+            .filter(|j| j.owner == owner)
+            .cloned()
+            .collect();
+        let mut changed: Vec<JobSummary> = jobs
+            .iter()
+            .filter(|j| j.log.stamp() > since)
+            .map(|j| j.summary())
+            .collect();
+        changed.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        changed
+    }
+
+    /// Plans and queues a job. Fails at once (nothing queued, nothing
+    /// stored) on an unknown kind, bad parameters, a full queue, or during
+    /// shutdown.
+    pub async fn submit(&self, new: NewJob) -> Result<Arc<Job>, SubmitError> {
         if self.inner.shutdown.is_cancelled() {
             return Err(SubmitError::ShuttingDown);
         }
         let run = self.inner.registry.plan(&new.kind, &new.params)?;
         let id = JobId::random();
+        let created_at = now_ms();
+        // Room for the insert, taken first so it is sent under the queue
+        // lock, before any event of the job.
+        let permit = self
+            .inner
+            .writes
+            .reserve()
+            .await
+            .map_err(|_| SubmitError::ShuttingDown)?;
         let job = Arc::new(Job {
             id,
             owner: new.owner,
-            kind: new.kind,
-            created_at: SystemTime::now(),
-            log: EventLog::new(self.inner.config.log_limits),
+            kind: new.kind.clone(),
+            created_at,
+            log: EventLog::linked(self.inner.config.log_limits, self.links(id, new.owner), 1),
             cancel: self.inner.shutdown.child_token(),
+            cancelled: AtomicBool::new(false),
         });
         let ctx = JobContext {
             id,
             owner: new.owner,
-            display_name: new.display_name,
-            locale: new.locale,
+            display_name: new.display_name.clone(),
+            locale: new.locale.clone(),
             cancel: job.cancel.clone(),
         };
         {
@@ -222,6 +502,22 @@ impl Engine {
                     capacity: self.inner.config.queue_capacity,
                 });
             }
+            permit.send(Op::Write(Write::Insert(Box::new(JobRecord {
+                id,
+                owner: new.owner,
+                kind: new.kind,
+                params: new.params,
+                display_name: new.display_name,
+                locale: new.locale,
+                state: JobState::Queued,
+                error: None,
+                progress: None,
+                progress_label: None,
+                created_at,
+                started_at: None,
+                finished_at: None,
+                last_seq: 0,
+            }))));
             // Into the table before the queue, under the queue lock, so a
             // worker never runs a job that cannot be looked up.
             lock(&self.inner.table).jobs.insert(id, Arc::clone(&job));
@@ -235,14 +531,101 @@ impl Engine {
         Ok(job)
     }
 
-    /// The job `id` if it exists and belongs to `owner`. Another session's
-    /// job and an unknown id look the same: `None`.
+    /// The job `id` if it is in memory and belongs to `owner`. Another
+    /// session's job and an unknown id look the same: `None`.
     pub fn get(&self, owner: SessionId, id: JobId) -> Option<Arc<Job>> {
         lock(&self.inner.table)
             .jobs
             .get(&id)
             .filter(|job| job.owner == owner)
             .cloned()
+    }
+
+    /// The job `id` of `owner`, from memory or else loaded from the store
+    /// (its last `max_events` events) and kept in memory among the
+    /// finished jobs.
+    pub async fn find(&self, owner: SessionId, id: JobId) -> Result<Option<Arc<Job>>, StoreError> {
+        if let Some(job) = self.get(owner, id) {
+            return Ok(Some(job));
+        }
+        let Some(rec) = self.inner.store.job(id).await? else {
+            return Ok(None);
+        };
+        if rec.owner != owner {
+            return Ok(None);
+        }
+        let limits = self.inner.config.log_limits;
+        let events = self.inner.store.events(id, limits.max_events).await?;
+        let log = EventLog::restore(limits, &rec, events, None, rec.last_seq + 1);
+        let job = Arc::new(Job {
+            id,
+            owner,
+            kind: rec.kind,
+            created_at: rec.created_at,
+            log,
+            cancel: CancellationToken::new(),
+            cancelled: AtomicBool::new(false),
+        });
+        let mut table = lock(&self.inner.table);
+        if let Some(loaded) = table.jobs.get(&id) {
+            return Ok(Some(Arc::clone(loaded))); // another request was first
+        }
+        table.jobs.insert(id, Arc::clone(&job));
+        table.retain_finished(id, self.inner.config.retained_jobs);
+        Ok(Some(job))
+    }
+
+    /// The newest `limit` jobs of `owner`, newest first: the store's
+    /// records, with the live state of those in memory.
+    pub async fn list(
+        &self,
+        owner: SessionId,
+        limit: usize,
+    ) -> Result<Vec<JobSummary>, StoreError> {
+        let mut by_id: HashMap<String, JobSummary> = self
+            .inner
+            .store
+            .jobs_of(owner, limit)
+            .await?
+            .iter()
+            .map(|r| (r.id.to_string(), JobSummary::from_record(r)))
+            .collect();
+        // Memory is newer than the store (the writer may not have caught up).
+        for live in self.changed_since(owner, 0) {
+            by_id.insert(live.id.clone(), live);
+        }
+        let mut all: Vec<JobSummary> = by_id.into_values().collect();
+        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    /// Cancels `owner`'s job `id`: a queued job leaves the queue, a running
+    /// one is asked to stop at its next step. Either way it ends
+    /// `cancelled`. Returns the job.
+    pub async fn cancel(&self, owner: SessionId, id: JobId) -> Result<Arc<Job>, CancelError> {
+        let job = self
+            .find(owner, id)
+            .await
+            .map_err(|_| CancelError::Store)?
+            .ok_or(CancelError::NotFound)?;
+        let state = job.log.state();
+        if state.is_terminal() {
+            return Err(CancelError::Ended(state));
+        }
+        job.cancelled.store(true, Ordering::SeqCst);
+        let was_queued = {
+            let mut queue = lock(&self.inner.queue);
+            let before = queue.len();
+            queue.retain(|q| q.job.id != id);
+            queue.len() < before
+        };
+        if was_queued {
+            self.finish(&job, JobState::Cancelled, None).await;
+        } else {
+            job.cancel.cancel();
+        }
+        Ok(job)
     }
 
     /// How many jobs wait in the queue.
@@ -271,38 +654,37 @@ impl Engine {
     }
 
     async fn run(&self, Queued { job, ctx, run }: Queued) {
-        if job.log.set_running().is_err() {
-            return; // already closed (by shutdown)
+        if job.log.set_running().await.is_err() {
+            return; // already closed (cancelled)
         }
         let emitter = Emitter::new(Arc::clone(&job.log));
         // Its own task: a panicking job fails alone.
         let handle = self.inner.tasks.spawn(run(ctx, emitter));
-        let (state, error) = match handle.await {
-            Ok(Ok(())) => (JobState::Succeeded, None),
-            Ok(Err(e)) => (JobState::Failed, Some(e.to_string())),
-            Err(e) if e.is_panic() => {
-                tracing::error!(job = %job.id, kind = %job.kind, "job panicked");
-                (JobState::Failed, Some("the job crashed".to_owned()))
+        let result = handle.await;
+        let (state, error) = if job.cancelled.load(Ordering::SeqCst) {
+            (JobState::Cancelled, None)
+        } else {
+            match result {
+                Ok(Ok(())) => (JobState::Succeeded, None),
+                Err(e) if e.is_panic() => {
+                    tracing::error!(job = %job.id, kind = %job.kind, "job panicked");
+                    (JobState::Failed, Some("the job crashed".to_owned()))
+                }
+                _ if self.inner.shutdown.is_cancelled() => {
+                    (JobState::Interrupted, Some(INTERRUPTED.to_owned()))
+                }
+                Ok(Err(e)) => (JobState::Failed, Some(e.to_string())),
+                Err(_) => (JobState::Interrupted, Some(INTERRUPTED.to_owned())),
             }
-            Err(_) => (
-                JobState::Failed,
-                Some("the job was stopped because the server shut down".to_owned()),
-            ),
         };
-        self.finish(&job, state, error);
+        self.finish(&job, state, error).await;
     }
 
-    fn finish(&self, job: &Job, state: JobState, error: Option<String>) {
-        if job.log.close(state, error).is_err() {
+    async fn finish(&self, job: &Job, state: JobState, error: Option<String>) {
+        if job.log.close(state, error).await.is_err() {
             return; // closed already
         }
-        let mut table = lock(&self.inner.table);
-        table.finished.push_back(job.id);
-        while table.finished.len() > self.inner.config.retained_jobs {
-            if let Some(old) = table.finished.pop_front() {
-                table.jobs.remove(&old);
-            }
-        }
+        lock(&self.inner.table).retain_finished(job.id, self.inner.config.retained_jobs);
     }
 
     /// A token cancelled when shutdown begins.
@@ -310,21 +692,22 @@ impl Engine {
         self.inner.shutdown.clone()
     }
 
+    /// Waits until everything sent to the store so far is written.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.inner.writes.send(Op::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
     /// Stops the engine: no new jobs, workers stop taking jobs, running jobs
-    /// are asked to stop and given `grace` to do so. Jobs still queued, and
-    /// jobs that did not stop in time, end as `failed` with a message that
-    /// says the server shut down, so no page waits for them forever.
+    /// are asked to stop and given `grace` to do so; they end `interrupted`.
+    /// Queued jobs stay queued in the store and run after the next start.
+    /// Finally everything is flushed to the store (for at most `grace`
+    /// more).
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.shutdown.cancel();
         self.inner.tasks.close();
-        let leftovers: Vec<Queued> = lock(&self.inner.queue).drain(..).collect();
-        for q in leftovers {
-            self.finish(
-                &q.job,
-                JobState::Failed,
-                Some("the server shut down before the job started".to_owned()),
-            );
-        }
         if tokio::time::timeout(grace, self.inner.tasks.wait())
             .await
             .is_err()
@@ -334,18 +717,20 @@ impl Engine {
                 "jobs did not stop within the shutdown grace period"
             );
         }
+        let queued: std::collections::HashSet<JobId> =
+            lock(&self.inner.queue).iter().map(|q| q.job.id).collect();
         let unfinished: Vec<Arc<Job>> = lock(&self.inner.table)
             .jobs
             .values()
-            .filter(|j| !j.log.is_closed())
+            .filter(|j| !j.log.is_closed() && !queued.contains(&j.id))
             .cloned()
             .collect();
         for job in unfinished {
-            self.finish(
-                &job,
-                JobState::Failed,
-                Some("the job was stopped because the server shut down".to_owned()),
-            );
+            self.finish(&job, JobState::Interrupted, Some(INTERRUPTED.to_owned()))
+                .await;
+        }
+        if tokio::time::timeout(grace, self.flush()).await.is_err() {
+            tracing::error!("the store did not take every write within the grace period");
         }
     }
 }

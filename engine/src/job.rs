@@ -19,13 +19,16 @@ pub struct JobContext {
     pub display_name: String,
     /// The visitor's locale when the job was started (a BCP 47 tag, e.g. `en`).
     pub locale: String,
-    /// Cancelled when the job should stop (server shutdown). A job checks it
-    /// between steps; one that does not is aborted after the grace period.
+    /// Cancelled when the job should stop: its owner cancelled it, or the
+    /// server is shutting down. A job checks it between steps (or, in
+    /// blocking code, polls `is_cancelled`); on shutdown, one that does not
+    /// stop within the grace period is abandoned.
     pub cancel: CancellationToken,
 }
 
-/// How a job reports messages. Cheap to clone; emitting never waits for
-/// readers, however slow they are.
+/// How a job reports messages and progress. Cheap to clone; emitting never
+/// waits for readers, however slow they are, and waits for the store only
+/// while its write buffer is full.
 #[derive(Debug, Clone)]
 pub struct Emitter {
     log: Arc<EventLog>,
@@ -38,15 +41,24 @@ impl Emitter {
 
     /// Sends one message: one SSE event, whatever lines it has. Returns
     /// its sequence id, or why it was refused (too large, empty, job over).
-    pub fn emit(&self, text: &str) -> Result<u64, AppendError> {
-        self.log.append_message(text)
+    pub async fn emit(&self, text: &str) -> Result<u64, AppendError> {
+        self.log.append_message(text).await
     }
 
     /// Sends raw output, such as a child process's, that may not be UTF-8.
     /// SSE is UTF-8 text, so each invalid sequence becomes U+FFFD; valid
     /// text is sent unchanged. Still one event.
-    pub fn emit_bytes(&self, bytes: &[u8]) -> Result<u64, AppendError> {
-        self.log.append_message(&String::from_utf8_lossy(bytes))
+    pub async fn emit_bytes(&self, bytes: &[u8]) -> Result<u64, AppendError> {
+        self.log
+            .append_message(&String::from_utf8_lossy(bytes))
+            .await
+    }
+
+    /// Reports progress: `fraction` from 0 to 1, and what the job is doing.
+    /// Readers see it as an `event: progress` only when the whole
+    /// percentage or the label changes, so calling this often is cheap.
+    pub async fn progress(&self, fraction: f64, label: Option<&str>) -> Result<(), AppendError> {
+        self.log.set_progress(fraction, label).await.map(drop)
     }
 }
 

@@ -12,6 +12,8 @@
 //!   and [`log::Subscription`], a reader's cursor into it.
 //! * [`sse`]: Server-Sent Events framing, done once per event.
 //! * [`job`]: what a running job gets: [`JobContext`] and [`Emitter`].
+//! * [`store`]: the [`Store`] trait and [`SqliteStore`]: jobs and events
+//!   persisted in batches by one writer task, recovered after a restart.
 //! * [`id`]: 128-bit random job and session ids.
 //!
 //! ## Data flow
@@ -26,12 +28,14 @@ pub mod job;
 pub mod log;
 pub mod registry;
 pub mod sse;
+pub mod store;
 
-pub use engine::{Engine, EngineConfig, Job, NewJob, SubmitError};
+pub use engine::{CancelError, Engine, EngineConfig, Job, JobSummary, NewJob, SubmitError};
 pub use id::{InvalidId, JobId, SessionId};
 pub use job::{Emitter, JobContext, JobError};
 pub use log::{
-    AppendError, Batch, Event, EventKind, EventLog, Gap, JobState, LogLimits, Poll, Snapshot,
-    Subscription,
+    AppendError, Batch, Event, EventKind, EventLog, Gap, JobState, LogLimits, Poll, Progress,
+    Snapshot, Subscription,
 };
-pub use registry::{Params, PlanError, Registry};
+pub use registry::{FieldError, Params, PlanError, Problem, Registry};
+pub use store::{SqliteStore, Store, StoreError};

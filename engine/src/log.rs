@@ -31,9 +31,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::mpsc::PermitIterator;
+use tokio::sync::{mpsc, watch};
 
+use crate::id::JobId;
 use crate::sse;
+use crate::store::{now_ms, JobRecord, Op, StoredEvent, Write};
 
 /// The state of a job, as shown to users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -47,6 +50,25 @@ pub enum JobState {
     Succeeded,
     /// It returned an error or panicked.
     Failed,
+    /// Its owner cancelled it.
+    Cancelled,
+    /// The server stopped while it ran.
+    Interrupted,
+}
+
+impl std::str::FromStr for JobState {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "succeeded" => JobState::Succeeded,
+            "failed" => JobState::Failed,
+            "cancelled" => JobState::Cancelled,
+            "interrupted" => JobState::Interrupted,
+            _ => return Err(()),
+        })
+    }
 }
 
 impl JobState {
@@ -57,12 +79,14 @@ impl JobState {
             JobState::Running => "running",
             JobState::Succeeded => "succeeded",
             JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Interrupted => "interrupted",
         }
     }
 
     /// Whether the job has ended and its log is closed.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Succeeded | JobState::Failed)
+        !matches!(self, JobState::Queued | JobState::Running)
     }
 }
 
@@ -77,7 +101,35 @@ pub enum EventKind {
     End,
     /// The last event of every stream: data is [`sse::CLOSE_SENTINEL`].
     Close,
+    /// The job reported progress (`event: progress`, data is JSON
+    /// `{"fraction":0.42,"label":".."}`).
+    Progress,
 }
+
+impl EventKind {
+    /// The SSE event type (`None` is the default, `message`).
+    pub fn event_type(self) -> Option<&'static str> {
+        match self {
+            EventKind::Message | EventKind::Close => None,
+            EventKind::State => Some("state"),
+            EventKind::End => Some("end"),
+            EventKind::Progress => Some("progress"),
+        }
+    }
+}
+
+/// How far along a job is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Progress {
+    /// From 0 to 1.
+    pub fraction: f64,
+    /// What it is doing, in the job's language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// Longest progress label, in bytes.
+pub const MAX_PROGRESS_LABEL: usize = 200;
 
 /// One retained event. Shared between the log, its readers and snapshots.
 #[derive(Debug)]
@@ -126,6 +178,10 @@ pub enum AppendError {
     /// The job has ended; its log takes no more events.
     #[error("the job has ended; no more messages can be sent")]
     Closed,
+    /// Progress must be a number from 0 to 1 with a label of at most
+    /// [`MAX_PROGRESS_LABEL`] bytes.
+    #[error("progress must be a fraction from 0 to 1 with a label of at most 200 bytes")]
+    BadProgress,
 }
 
 /// Events a reader missed because they were dropped from the log.
@@ -162,6 +218,12 @@ pub struct Snapshot {
     pub dropped: u64,
     /// Sequence id of the last event appended (0 when there is none).
     pub last_seq: u64,
+    /// The last progress reported.
+    pub progress: Option<Progress>,
+    /// When it started running (Unix ms).
+    pub started_at: Option<u64>,
+    /// When it ended (Unix ms).
+    pub finished_at: Option<u64>,
 }
 
 struct LogState {
@@ -174,11 +236,36 @@ struct LogState {
     error: Option<String>,
     /// Set by [`EventLog::close`]; no append is accepted after it.
     closed: bool,
+    progress: Option<Progress>,
+    started_at: Option<u64>,
+    finished_at: Option<u64>,
+    /// The owner's feed counter at this log's last visible change.
+    stamp: u64,
 }
 
 impl LogState {
     fn first_seq(&self) -> u64 {
         self.events.front().map_or(self.next_seq, |e| e.seq)
+    }
+}
+
+/// Where a log sends its writes, and whose feed it bumps.
+#[derive(Debug, Clone)]
+pub(crate) struct Links {
+    /// The job the log belongs to.
+    pub job: JobId,
+    /// The writer task's queue.
+    pub writes: mpsc::Sender<Op>,
+    /// The owner's feed: its counter goes up on every visible change of
+    /// any of the owner's jobs (state, progress).
+    pub feed: Arc<watch::Sender<u64>>,
+}
+
+type Permits<'a> = Option<PermitIterator<'a, Op>>;
+
+fn send(permits: &mut Permits<'_>, write: impl FnOnce() -> Write) {
+    if let Some(permit) = permits.as_mut().and_then(Iterator::next) {
+        permit.send(Op::Write(write()));
     }
 }
 
@@ -190,6 +277,9 @@ pub struct EventLog {
     state: Mutex<LogState>,
     /// Carries the last appended sequence id; readers wait on it.
     version: watch::Sender<u64>,
+    /// Persistence and the owner's feed; `None` for a log that lives in
+    /// memory only (tests, and finished jobs loaded back from the store).
+    links: Option<Links>,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -236,20 +326,78 @@ impl Batch {
 pub const MAX_BATCH: usize = 512;
 
 impl EventLog {
-    /// A new, empty log for a queued job.
+    /// A new, empty log for a queued job, in memory only.
     pub fn new(limits: LogLimits) -> Arc<Self> {
+        Self::build(limits, None, 1, JobState::Queued)
+    }
+
+    fn build(limits: LogLimits, links: Option<Links>, next_seq: u64, state: JobState) -> Arc<Self> {
         Arc::new(EventLog {
             limits,
             state: Mutex::new(LogState {
                 events: VecDeque::new(),
                 bytes: 0,
-                next_seq: 1,
-                state: JobState::Queued,
+                next_seq,
+                state,
                 error: None,
                 closed: false,
+                progress: None,
+                started_at: None,
+                finished_at: None,
+                stamp: 0,
             }),
-            version: watch::Sender::new(0),
+            version: watch::Sender::new(next_seq - 1),
+            links,
         })
+    }
+
+    /// A persisted log for a new or recovered job. Its first event gets id
+    /// `next_seq`.
+    pub(crate) fn linked(limits: LogLimits, links: Links, next_seq: u64) -> Arc<Self> {
+        let log = Self::build(limits, Some(links), next_seq.max(1), JobState::Queued);
+        log.touch(&mut log.lock());
+        log
+    }
+
+    /// A log rebuilt from the store: the job's record and its last stored
+    /// events (oldest first, ids increasing). Closed if the job has ended.
+    /// With `links`, later appends are persisted and continue from
+    /// `next_seq` (at least one past the last stored id).
+    pub(crate) fn restore(
+        limits: LogLimits,
+        record: &JobRecord,
+        events: Vec<StoredEvent>,
+        links: Option<Links>,
+        next_seq: u64,
+    ) -> Arc<Self> {
+        let last = events.last().map_or(0, |e| e.seq);
+        let log = Self::build(limits, links, next_seq.max(last + 1), record.state);
+        {
+            let mut st = log.lock();
+            for e in events {
+                let frame = sse::event(e.seq, e.kind.event_type(), &e.text);
+                log.keep(
+                    &mut st,
+                    Arc::new(Event {
+                        seq: e.seq,
+                        kind: e.kind,
+                        text: e.text.into_boxed_str(),
+                        frame,
+                    }),
+                );
+            }
+            st.error.clone_from(&record.error);
+            st.closed = record.state.is_terminal();
+            st.progress = record.progress.map(|fraction| Progress {
+                fraction,
+                label: record.progress_label.clone(),
+            });
+            st.started_at = record.started_at;
+            st.finished_at = record.finished_at;
+            log.touch(&mut st);
+        }
+        log.version.send_replace(log.last_seq());
+        log
     }
 
     /// The log's bounds.
@@ -265,8 +413,37 @@ impl EventLog {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Appends a message from the job. Returns its sequence id.
-    pub fn append_message(&self, text: &str) -> Result<u64, AppendError> {
+    /// Room for `n` writes in the writer's queue, taken before the log's
+    /// lock so that the writes are sent in the log's order, under it.
+    async fn reserve(&self, n: usize) -> Result<Permits<'_>, AppendError> {
+        match &self.links {
+            None => Ok(None),
+            Some(links) => links
+                .writes
+                .reserve_many(n)
+                .await
+                .map(Some)
+                .map_err(|_| AppendError::Closed),
+        }
+    }
+
+    /// Marks a visible change for the owner's job list.
+    fn touch(&self, st: &mut LogState) {
+        if let Some(links) = &self.links {
+            links.feed.send_modify(|v| {
+                *v += 1;
+                st.stamp = *v;
+            });
+        }
+    }
+
+    fn job(&self) -> Option<JobId> {
+        self.links.as_ref().map(|l| l.job)
+    }
+
+    /// Appends a message from the job. Returns its sequence id. Waits only
+    /// while the store's write buffer is full.
+    pub async fn append_message(&self, text: &str) -> Result<u64, AppendError> {
         if text.is_empty() {
             return Err(AppendError::Empty);
         }
@@ -276,22 +453,103 @@ impl EventLog {
                 limit: self.limits.max_message_bytes,
             });
         }
-        self.append(EventKind::Message, None, text.into(), None)
+        let mut permits = self.reserve(1).await?;
+        let seq = {
+            let mut st = self.lock();
+            if st.closed {
+                return Err(AppendError::Closed);
+            }
+            let event = self.push(&mut st, EventKind::Message, text.into());
+            if let Some(job) = self.job() {
+                send(&mut permits, || Write::Event(job, event));
+            }
+            st.next_seq - 1
+        };
+        // Outside the lock: waking readers must not hold up the job.
+        self.version.send_replace(seq);
+        Ok(seq)
     }
 
     /// Records that the job started running.
-    pub fn set_running(&self) -> Result<u64, AppendError> {
-        self.append(
-            EventKind::State,
-            Some("state"),
-            JobState::Running.as_str().into(),
-            Some(JobState::Running),
-        )
+    pub async fn set_running(&self) -> Result<u64, AppendError> {
+        let mut permits = self.reserve(2).await?;
+        let seq = {
+            let mut st = self.lock();
+            if st.closed {
+                return Err(AppendError::Closed);
+            }
+            let at = now_ms();
+            st.state = JobState::Running;
+            st.started_at = Some(at);
+            let event = self.push(&mut st, EventKind::State, JobState::Running.as_str().into());
+            if let Some(job) = self.job() {
+                send(&mut permits, || Write::Event(job, event));
+                send(&mut permits, || Write::State {
+                    job,
+                    state: JobState::Running,
+                    at,
+                    error: None,
+                });
+            }
+            self.touch(&mut st);
+            st.next_seq - 1
+        };
+        self.version.send_replace(seq);
+        Ok(seq)
+    }
+
+    /// Records progress: `fraction` from 0 to 1 and an optional label. An
+    /// event (and a write) is made only when the whole percentage or the
+    /// label changes, so a job may call this as often as it likes. Returns
+    /// the event's id, if one was made.
+    pub async fn set_progress(
+        &self,
+        fraction: f64,
+        label: Option<&str>,
+    ) -> Result<Option<u64>, AppendError> {
+        if !(0.0..=1.0).contains(&fraction) || label.is_some_and(|l| l.len() > MAX_PROGRESS_LABEL) {
+            return Err(AppendError::BadProgress);
+        }
+        let percent = |f: f64| (f * 100.0).floor() as u32;
+        {
+            let st = self.lock();
+            if let Some(p) = &st.progress {
+                if percent(p.fraction) == percent(fraction) && p.label.as_deref() == label {
+                    return Ok(None);
+                }
+            }
+        }
+        let progress = Progress {
+            fraction,
+            label: label.map(str::to_owned),
+        };
+        let data = serde_json::to_string(&progress).expect("progress serialises");
+        let mut permits = self.reserve(2).await?;
+        let seq = {
+            let mut st = self.lock();
+            if st.closed {
+                return Err(AppendError::Closed);
+            }
+            let event = self.push(&mut st, EventKind::Progress, data.into_boxed_str());
+            if let Some(job) = self.job() {
+                send(&mut permits, || Write::Event(job, event));
+                send(&mut permits, || Write::Progress {
+                    job,
+                    fraction,
+                    label: progress.label.clone(),
+                });
+            }
+            st.progress = Some(progress);
+            self.touch(&mut st);
+            st.next_seq - 1
+        };
+        self.version.send_replace(seq);
+        Ok(Some(seq))
     }
 
     /// Ends the log: appends the `end` event with the final state and then
     /// the close sentinel. Nothing can be appended afterwards.
-    pub fn close(&self, state: JobState, error: Option<String>) -> Result<u64, AppendError> {
+    pub async fn close(&self, state: JobState, error: Option<String>) -> Result<u64, AppendError> {
         debug_assert!(state.is_terminal());
         #[derive(Serialize)]
         struct End<'a> {
@@ -304,61 +562,53 @@ impl EventLog {
             error: error.as_deref(),
         })
         .expect("a state and a string serialise");
+        let mut permits = self.reserve(3).await?;
         let last = {
             let mut st = self.lock();
             if st.closed {
                 return Err(AppendError::Closed);
             }
+            let at = now_ms();
             st.state = state;
-            st.error = error;
-            self.push(&mut st, EventKind::End, Some("end"), data.into_boxed_str());
-            let last = self.push(&mut st, EventKind::Close, None, sse::CLOSE_SENTINEL.into());
+            st.error.clone_from(&error);
+            st.finished_at = Some(at);
+            let end = self.push(&mut st, EventKind::End, data.into_boxed_str());
+            let close = self.push(&mut st, EventKind::Close, sse::CLOSE_SENTINEL.into());
+            if let Some(job) = self.job() {
+                send(&mut permits, || Write::Event(job, end));
+                send(&mut permits, || Write::Event(job, close));
+                send(&mut permits, || Write::State {
+                    job,
+                    state,
+                    at,
+                    error,
+                });
+            }
             st.closed = true;
-            last
+            self.touch(&mut st);
+            st.next_seq - 1
         };
         self.version.send_replace(last);
         Ok(last)
     }
 
-    fn append(
-        &self,
-        kind: EventKind,
-        event_type: Option<&str>,
-        text: Box<str>,
-        new_state: Option<JobState>,
-    ) -> Result<u64, AppendError> {
-        let seq = {
-            let mut st = self.lock();
-            if st.closed {
-                return Err(AppendError::Closed);
-            }
-            if let Some(state) = new_state {
-                st.state = state;
-            }
-            self.push(&mut st, kind, event_type, text)
-        };
-        // Outside the lock: waking readers must not hold up the job.
-        self.version.send_replace(seq);
-        Ok(seq)
-    }
-
-    fn push(
-        &self,
-        st: &mut LogState,
-        kind: EventKind,
-        event_type: Option<&str>,
-        text: Box<str>,
-    ) -> u64 {
+    fn push(&self, st: &mut LogState, kind: EventKind, text: Box<str>) -> Arc<Event> {
         let seq = st.next_seq;
         st.next_seq += 1;
-        let frame = sse::event(seq, event_type, &text);
-        st.bytes += frame.len();
-        st.events.push_back(Arc::new(Event {
+        let frame = sse::event(seq, kind.event_type(), &text);
+        let event = Arc::new(Event {
             seq,
             kind,
             text,
             frame,
-        }));
+        });
+        self.keep(st, Arc::clone(&event));
+        event
+    }
+
+    fn keep(&self, st: &mut LogState, event: Arc<Event>) {
+        st.bytes += event.frame.len();
+        st.events.push_back(event);
         // Drop the oldest events beyond the bounds, but never the one just
         // pushed: a single message is already bounded by max_message_bytes.
         while st.events.len() > 1
@@ -368,7 +618,6 @@ impl EventLog {
                 st.bytes -= old.frame.len();
             }
         }
-        seq
     }
 
     /// Sequence id of the last event appended (0 when there is none).
@@ -386,6 +635,11 @@ impl EventLog {
         self.lock().closed
     }
 
+    /// The owner's feed counter at this log's last visible change.
+    pub fn stamp(&self) -> u64 {
+        self.lock().stamp
+    }
+
     /// Everything retained, with the state, as of now.
     pub fn snapshot(&self) -> Snapshot {
         let st = self.lock();
@@ -395,6 +649,24 @@ impl EventLog {
             events: st.events.iter().cloned().collect(),
             dropped: st.first_seq() - 1,
             last_seq: st.next_seq - 1,
+            progress: st.progress.clone(),
+            started_at: st.started_at,
+            finished_at: st.finished_at,
+        }
+    }
+
+    /// The state, progress and times, without the events.
+    pub fn status(&self) -> Snapshot {
+        let st = self.lock();
+        Snapshot {
+            state: st.state,
+            error: st.error.clone(),
+            events: Vec::new(),
+            dropped: st.first_seq() - 1,
+            last_seq: st.next_seq - 1,
+            progress: st.progress.clone(),
+            started_at: st.started_at,
+            finished_at: st.finished_at,
         }
     }
 
@@ -420,10 +692,14 @@ impl EventLog {
             from: cursor + 1,
             to: first - 1,
         });
-        // Sequence ids in the deque are contiguous, so the reader's next
-        // event sits at a computable index.
-        let start = usize::try_from((cursor + 1).saturating_sub(first)).unwrap_or(usize::MAX);
-        let events: Vec<_> = st.events.iter().skip(start).take(max).cloned().collect();
+        // Ids increase along the deque (with a hole only where a crash lost
+        // events), so the reader's next event is found by bisection.
+        let start = st.events.partition_point(|e| e.seq <= cursor);
+        let events: Vec<_> = st.events.range(start..).take(max).cloned().collect();
+        if events.is_empty() && gap.is_none() {
+            // Only ids skipped by a restart lie ahead; nothing to hand out.
+            return if st.closed { Poll::Done } else { Poll::Pending };
+        }
         Poll::Batch(Batch { gap, events })
     }
 }
@@ -496,11 +772,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn buffers_before_anyone_subscribes() {
+    #[tokio::test]
+    async fn buffers_before_anyone_subscribes() {
         let log = EventLog::new(LogLimits::default());
-        log.append_message("one").unwrap();
-        log.append_message("two").unwrap();
+        log.append_message("one").await.unwrap();
+        log.append_message("two").await.unwrap();
         let mut sub = log.subscribe(0);
         let b = batch(sub.try_next());
         assert_eq!(texts(&b), ["one", "two"]);
@@ -514,13 +790,13 @@ mod tests {
         // The recipe's race, forced: the reader has read the buffer and is
         // about to wait when the job appends.
         let log = EventLog::new(LogLimits::default());
-        log.append_message("before").unwrap();
+        log.append_message("before").await.unwrap();
         let mut sub = log.subscribe(0);
         let first = sub.next().await.unwrap();
         assert_eq!(texts(&first), ["before"]);
         // `next` returned right after its read; the append now lands in the
         // window between that read and the next wait.
-        log.append_message("between").unwrap();
+        log.append_message("between").await.unwrap();
         let second = tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
             .await
             .expect("the reader was woken")
@@ -532,9 +808,9 @@ mod tests {
     #[tokio::test]
     async fn subscriber_after_close_reads_everything_then_ends() {
         let log = EventLog::new(LogLimits::default());
-        log.set_running().unwrap();
-        log.append_message("a").unwrap();
-        log.close(JobState::Succeeded, None).unwrap();
+        log.set_running().await.unwrap();
+        log.append_message("a").await.unwrap();
+        log.close(JobState::Succeeded, None).await.unwrap();
         let mut sub = log.subscribe(0);
         let b = sub.next().await.unwrap();
         let kinds: Vec<_> = b.events.iter().map(|e| e.kind).collect();
@@ -551,13 +827,13 @@ mod tests {
         assert_eq!(&*b.events[3].text, sse::CLOSE_SENTINEL);
         assert!(sub.next().await.is_none());
         assert_eq!(log.state(), JobState::Succeeded);
-        assert_eq!(log.append_message("late"), Err(AppendError::Closed));
+        assert_eq!(log.append_message("late").await, Err(AppendError::Closed));
     }
 
-    #[test]
-    fn every_reader_shares_the_same_encoded_bytes() {
+    #[tokio::test]
+    async fn every_reader_shares_the_same_encoded_bytes() {
         let log = EventLog::new(LogLimits::default());
-        log.append_message("shared").unwrap();
+        log.append_message("shared").await.unwrap();
         let a = batch(log.subscribe(0).try_next());
         let b = batch(log.subscribe(0).try_next());
         let (fa, fb) = (a.frames().next().unwrap(), b.frames().next().unwrap());
@@ -566,41 +842,41 @@ mod tests {
         assert_eq!(fa.as_ptr(), log.snapshot().events[0].frame.as_ptr());
     }
 
-    #[test]
-    fn message_equal_to_sentinel_is_an_ordinary_message() {
+    #[tokio::test]
+    async fn message_equal_to_sentinel_is_an_ordinary_message() {
         let log = EventLog::new(LogLimits::default());
-        log.append_message(sse::CLOSE_SENTINEL).unwrap();
-        log.append_message("after").unwrap();
+        log.append_message(sse::CLOSE_SENTINEL).await.unwrap();
+        log.append_message("after").await.unwrap();
         assert!(!log.is_closed());
         let b = batch(log.subscribe(0).try_next());
         assert_eq!(b.events[0].kind, EventKind::Message);
         assert_eq!(texts(&b), [sse::CLOSE_SENTINEL, "after"]);
     }
 
-    #[test]
-    fn oversized_and_empty_messages_are_refused() {
+    #[tokio::test]
+    async fn oversized_and_empty_messages_are_refused() {
         let limits = LogLimits {
             max_message_bytes: 8,
             ..LogLimits::default()
         };
         let log = EventLog::new(limits);
         assert_eq!(
-            log.append_message("123456789"),
+            log.append_message("123456789").await,
             Err(AppendError::TooLarge { size: 9, limit: 8 })
         );
-        assert_eq!(log.append_message(""), Err(AppendError::Empty));
-        assert_eq!(log.append_message("12345678"), Ok(1));
+        assert_eq!(log.append_message("").await, Err(AppendError::Empty));
+        assert_eq!(log.append_message("12345678").await, Ok(1));
     }
 
-    #[test]
-    fn bound_on_events_drops_oldest_and_reports_gap() {
+    #[tokio::test]
+    async fn bound_on_events_drops_oldest_and_reports_gap() {
         let limits = LogLimits {
             max_events: 3,
             ..LogLimits::default()
         };
         let log = EventLog::new(limits);
         for i in 1..=5 {
-            log.append_message(&format!("m{i}")).unwrap();
+            log.append_message(&format!("m{i}")).await.unwrap();
         }
         let snap = log.snapshot();
         assert_eq!(snap.dropped, 2);
@@ -629,8 +905,8 @@ mod tests {
         assert_eq!(seqs(&b), [3, 4, 5]);
     }
 
-    #[test]
-    fn bound_on_bytes_drops_oldest() {
+    #[tokio::test]
+    async fn bound_on_bytes_drops_oldest() {
         // "id: N\ndata: xxxxxxxxxx\n\n" is 25 bytes for a one-digit id.
         let limits = LogLimits {
             max_bytes: 60,
@@ -638,7 +914,7 @@ mod tests {
         };
         let log = EventLog::new(limits);
         for _ in 0..4 {
-            log.append_message("xxxxxxxxxx").unwrap();
+            log.append_message("xxxxxxxxxx").await.unwrap();
         }
         let snap = log.snapshot();
         assert_eq!(snap.events.len(), 2);
@@ -646,15 +922,17 @@ mod tests {
         assert!(snap.events.iter().map(|e| e.frame.len()).sum::<usize>() <= 60);
     }
 
-    #[test]
-    fn terminal_events_are_kept_even_past_the_bound() {
+    #[tokio::test]
+    async fn terminal_events_are_kept_even_past_the_bound() {
         let limits = LogLimits {
             max_events: 1,
             ..LogLimits::default()
         };
         let log = EventLog::new(limits);
-        log.append_message("a").unwrap();
-        log.close(JobState::Failed, Some("boom".into())).unwrap();
+        log.append_message("a").await.unwrap();
+        log.close(JobState::Failed, Some("boom".into()))
+            .await
+            .unwrap();
         let snap = log.snapshot();
         assert_eq!(snap.state, JobState::Failed);
         assert_eq!(snap.error.as_deref(), Some("boom"));
@@ -663,11 +941,11 @@ mod tests {
         assert_eq!(snap.events[0].kind, EventKind::Close);
     }
 
-    #[test]
-    fn a_far_behind_reader_gets_bounded_batches() {
+    #[tokio::test]
+    async fn a_far_behind_reader_gets_bounded_batches() {
         let log = EventLog::new(LogLimits::default());
         for i in 0..(MAX_BATCH + 10) {
-            log.append_message(&i.to_string()).unwrap();
+            log.append_message(&i.to_string()).await.unwrap();
         }
         let mut sub = log.subscribe(0);
         assert_eq!(batch(sub.try_next()).events.len(), MAX_BATCH);
@@ -707,14 +985,17 @@ mod tests {
                 .collect();
             let writer = {
                 let log = Arc::clone(&log);
+                let handle = rt.handle().clone();
                 std::thread::spawn(move || {
                     for i in 0..N - 2 {
-                        log.append_message(&i.to_string()).unwrap();
+                        handle.block_on(log.append_message(&i.to_string())).unwrap();
                         if i % 97 == 0 {
                             std::thread::yield_now();
                         }
                     }
-                    log.close(JobState::Succeeded, None).unwrap();
+                    handle
+                        .block_on(log.close(JobState::Succeeded, None))
+                        .unwrap();
                 })
             };
             writer.join().unwrap();

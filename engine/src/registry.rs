@@ -1,18 +1,17 @@
 //! Job kinds, registered by name, with typed and validated parameters.
 //!
 //! ```
-//! use jobstream_engine::{Registry, Params, JobContext, Emitter, JobError};
+//! use jobstream_engine::{Registry, Params, FieldError, JobContext, Emitter, JobError};
 //! #[derive(serde::Deserialize)]
 //! struct Hello { times: u32 }
 //! impl Params for Hello {
-//!     fn validate(&self) -> Result<(), String> {
-//!         if self.times == 0 { return Err("times: must be at least 1".into()) }
-//!         Ok(())
+//!     fn validate(&self) -> Result<(), FieldError> {
+//!         FieldError::range("times", self.times, 1, 10)
 //!     }
 //! }
 //! let mut registry = Registry::new();
 //! registry.register("hello", |_ctx: JobContext, p: Hello, out: Emitter| async move {
-//!     for _ in 0..p.times { out.emit("hello")?; }
+//!     for _ in 0..p.times { out.emit("hello").await?; }
 //!     Ok::<(), JobError>(())
 //! });
 //! assert!(registry.plan("hello", &serde_json::json!({"times": 2})).is_ok());
@@ -38,9 +37,67 @@ type Planner = Arc<dyn Fn(&serde_json::Value) -> Result<Runner, PlanError> + Sen
 
 /// Parameters of a job kind: deserialised from JSON, then checked.
 pub trait Params: DeserializeOwned + Send + 'static {
-    /// Checks ranges and relations serde cannot. The message names the
-    /// field, e.g. `steps: must be between 1 and 1000, got 0`.
-    fn validate(&self) -> Result<(), String> {
+    /// Checks ranges and relations serde cannot, naming the field at fault.
+    fn validate(&self) -> Result<(), FieldError> {
+        Ok(())
+    }
+}
+
+/// What is wrong with a parameter. Structured, so a UI can say it in the
+/// visitor's language; `Display` gives the English the API answers with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// A number outside its range.
+    #[error("must be between {min} and {max}, got {got}")]
+    OutOfRange { min: i64, max: i64, got: i64 },
+    /// A text longer than allowed (in characters).
+    #[error("must be at most {max} characters, got {got}")]
+    TooLong { max: usize, got: usize },
+    /// A text or list that must not be empty.
+    #[error("must not be empty")]
+    Empty,
+    /// Anything serde refused: wrong type, unknown field, ...
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A parameter that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct FieldError {
+    /// The parameter's name.
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: Problem,
+}
+
+impl FieldError {
+    /// A failed check of `field`.
+    pub fn new(field: &str, problem: Problem) -> Self {
+        FieldError {
+            field: field.to_owned(),
+            problem,
+        }
+    }
+
+    /// Checks that `got` is within `min..=max`.
+    pub fn range<T: Into<i64>>(field: &str, got: T, min: i64, max: i64) -> Result<(), Self> {
+        let got = got.into();
+        if got < min || got > max {
+            return Err(Self::new(field, Problem::OutOfRange { min, max, got }));
+        }
+        Ok(())
+    }
+
+    /// Checks that `text` has at most `max` characters and is not empty.
+    pub fn text(field: &str, text: &str, max: usize) -> Result<(), Self> {
+        let got = text.chars().count();
+        if got == 0 {
+            return Err(Self::new(field, Problem::Empty));
+        }
+        if got > max {
+            return Err(Self::new(field, Problem::TooLong { max, got }));
+        }
         Ok(())
     }
 }
@@ -51,9 +108,14 @@ pub enum PlanError {
     /// No kind of that name is registered.
     #[error("unknown job kind {kind:?}; known kinds: {}", known.join(", "))]
     UnknownKind { kind: String, known: Vec<String> },
-    /// The parameters do not fit the kind.
-    #[error("invalid params for {kind:?}: {message}")]
-    BadParams { kind: String, message: String },
+    /// The parameters do not fit the kind. `field` is `None` when the
+    /// problem is with the whole object (e.g. it is not an object).
+    #[error("invalid params for {kind:?}: {}", match field { Some(f) => format!("{f}: {problem}"), None => problem.to_string() })]
+    BadParams {
+        kind: String,
+        field: Option<String>,
+        problem: Problem,
+    },
 }
 
 /// The job kinds a server offers.
@@ -83,9 +145,10 @@ impl Registry {
     {
         let kind = name.to_owned();
         let planner: Planner = Arc::new(move |params: &serde_json::Value| {
-            let bad = |message: String| PlanError::BadParams {
+            let bad = |field: Option<String>, problem: Problem| PlanError::BadParams {
                 kind: kind.clone(),
-                message,
+                field,
+                problem,
             };
             // A missing or null params object means "all defaults".
             let value = if params.is_null() {
@@ -94,17 +157,25 @@ impl Registry {
                 params.clone()
             };
             if !value.is_object() {
-                return Err(bad("params must be a JSON object".to_owned()));
+                return Err(bad(
+                    None,
+                    Problem::Invalid("params must be a JSON object".to_owned()),
+                ));
             }
             let parsed: P = serde_path_to_error::deserialize(value).map_err(|e| {
                 let path = e.path().to_string();
-                if path == "." {
-                    bad(e.into_inner().to_string())
-                } else {
-                    bad(format!("{path}: {}", e.into_inner()))
-                }
+                let field = (path != ".").then_some(path);
+                let message = e.into_inner().to_string();
+                // serde names an unknown field only in its message.
+                let field = field.or_else(|| {
+                    let rest = message.strip_prefix("unknown field `")?;
+                    Some(rest.split('`').next()?.to_owned())
+                });
+                bad(field, Problem::Invalid(message))
             })?;
-            parsed.validate().map_err(bad)?;
+            parsed
+                .validate()
+                .map_err(|e| bad(Some(e.field), e.problem))?;
             let run = run.clone();
             Ok(
                 Box::new(move |ctx, emitter| Box::pin(run(ctx, parsed, emitter)) as JobFuture)
@@ -146,14 +217,8 @@ mod tests {
         4
     }
     impl Params for Steps {
-        fn validate(&self) -> Result<(), String> {
-            if !(1..=10).contains(&self.steps) {
-                return Err(format!(
-                    "steps: must be between 1 and 10, got {}",
-                    self.steps
-                ));
-            }
-            Ok(())
+        fn validate(&self) -> Result<(), FieldError> {
+            FieldError::range("steps", self.steps, 1, 10)
         }
     }
 
@@ -183,7 +248,7 @@ mod tests {
             r#"invalid params for "steps": steps: must be between 1 and 10, got 0"#
         );
         assert!(err(json!({"steps": "x"})).contains("steps: invalid type: string \"x\""));
-        assert!(err(json!({"stepz": 1})).contains("unknown field `stepz`"));
+        assert!(err(json!({"stepz": 1})).contains("stepz: unknown field `stepz`"));
         assert!(err(json!([1])).ends_with("params must be a JSON object"));
         assert!(err(json!({"steps": -1})).contains("steps: invalid value"));
     }

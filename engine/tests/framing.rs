@@ -35,9 +35,9 @@ async fn every_message_comes_back_as_one_event_with_its_id() {
     ];
     let log = EventLog::new(LogLimits::default());
     for m in messages {
-        log.append_message(m).unwrap();
+        log.append_message(m).await.unwrap();
     }
-    log.close(JobState::Succeeded, None).unwrap();
+    log.close(JobState::Succeeded, None).await.unwrap();
     let mut bytes = Vec::new();
     for e in log.snapshot().events {
         bytes.extend_from_slice(&e.frame);
@@ -96,11 +96,11 @@ mod properties {
             chunk in 1usize..64,
         ) {
             let log = EventLog::new(LogLimits::default());
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
             for m in &messages {
-                log.append_message(m).unwrap();
+                rt.block_on(log.append_message(m)).unwrap();
             }
             let bytes: Vec<u8> = log.snapshot().events.iter().flat_map(|e| e.frame.to_vec()).collect();
-            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
             let events: Vec<eventsource_stream::Event> = rt.block_on(
                 futures_util::stream::iter(bytes.chunks(chunk).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>())
                     .eventsource()

@@ -1,0 +1,200 @@
+//! Where jobs and their events are kept across restarts.
+//!
+//! The in-memory [`EventLog`](crate::EventLog) stays the hot path: live
+//! readers never touch the store. Every change to a job (its creation, each
+//! event, each change of state or progress) is also sent as a [`Write`] to
+//! one writer task, which hands the store batches of up to
+//! [`WRITE_BATCH`] writes, each applied in one transaction. A job's emit
+//! therefore never waits for a disk write; it waits only when
+//! [`WRITE_BUFFER`] writes are already pending (the disk cannot keep up),
+//! which bounds the memory they use.
+//!
+//! The trait is small on purpose. A PostgreSQL store is meant to follow it:
+//! `write` is the same batch in one transaction; `unfinished` becomes part
+//! of a `claim` that takes queued jobs with `FOR UPDATE SKIP LOCKED` so
+//! several nodes share one queue; and nodes wake each other with
+//! `LISTEN`/`NOTIFY` on the `jobs` channel instead of the in-process
+//! `Notify`. The embedded engine keeps its queue in memory and uses the
+//! store only to persist and recover, so SQLite serves one process.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::id::{JobId, SessionId};
+use crate::log::{Event, EventKind, JobState};
+
+mod sqlite;
+pub use sqlite::SqliteStore;
+
+/// Most writes pending between the jobs and the writer task. An emit waits
+/// while it is full. It also bounds how many events a `kill -9` can lose.
+pub const WRITE_BUFFER: usize = 8192;
+
+/// Most writes applied in one transaction.
+pub const WRITE_BATCH: usize = 1024;
+
+/// How far the event ids of a job that was running during a crash jump
+/// before its terminal events: more than the events that can have been
+/// emitted, shown to readers, and lost with the writer's buffer. So ids keep
+/// increasing for a client that resumes with an id it saw before the crash.
+pub const RESTART_SEQ_GAP: u64 = (WRITE_BUFFER + WRITE_BATCH) as u64;
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    /// Its id.
+    pub id: JobId,
+    /// The session that owns it.
+    pub owner: SessionId,
+    /// Its kind's name.
+    pub kind: String,
+    /// Its parameters, as submitted.
+    pub params: serde_json::Value,
+    /// The visitor's display name when it was started.
+    pub display_name: String,
+    /// The visitor's locale when it was started.
+    pub locale: String,
+    /// Its state.
+    pub state: JobState,
+    /// Why it failed or was interrupted.
+    pub error: Option<String>,
+    /// Its last reported progress, 0 to 1.
+    pub progress: Option<f64>,
+    /// The label of that progress.
+    pub progress_label: Option<String>,
+    /// Unix time in milliseconds.
+    pub created_at: u64,
+    /// Unix time in milliseconds.
+    pub started_at: Option<u64>,
+    /// Unix time in milliseconds.
+    pub finished_at: Option<u64>,
+    /// The id of its last stored event (0: none). Filled in by reads.
+    pub last_seq: u64,
+}
+
+/// An event as stored: enough to encode it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Its sequence id within the job.
+    pub seq: u64,
+    /// What it is.
+    pub kind: EventKind,
+    /// Its data.
+    pub text: String,
+}
+
+/// One change to persist.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A new job, before any of its events.
+    Insert(Box<JobRecord>),
+    /// An event appended to a job's log (shared with the log, not copied).
+    Event(JobId, Arc<Event>),
+    /// A change of state, at a Unix time in milliseconds.
+    State {
+        job: JobId,
+        state: JobState,
+        at: u64,
+        error: Option<String>,
+    },
+    /// New progress.
+    Progress {
+        job: JobId,
+        fraction: f64,
+        label: Option<String>,
+    },
+}
+
+/// A store failed. The message is for logs, not for visitors.
+#[derive(Debug, thiserror::Error)]
+#[error("store: {0}")]
+pub struct StoreError(pub String);
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+/// Durable storage of jobs and events. See the module docs.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies `writes` in order, all or nothing.
+    async fn write(&self, writes: &[Write]) -> Result<(), StoreError>;
+
+    /// The job `id`, whoever owns it.
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError>;
+
+    /// The last `limit` events of job `id`, oldest first.
+    async fn events(&self, id: JobId, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The newest `limit` jobs of `owner`, newest first.
+    async fn jobs_of(&self, owner: SessionId, limit: usize) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// Every job still `queued` or `running`, oldest first: after a restart
+    /// the queued ones run again and the running ones are interrupted.
+    async fn unfinished(&self) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// Deletes up to `limit` jobs (with their events) that finished before
+    /// `cutoff` (Unix ms). Returns their ids.
+    async fn purge_finished_before(
+        &self,
+        cutoff: u64,
+        limit: usize,
+    ) -> Result<Vec<JobId>, StoreError>;
+}
+
+/// What the writer task receives.
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// Persist this.
+    Write(Write),
+    /// Answer once everything sent before is persisted.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The writer task: applies writes in batches of up to [`WRITE_BATCH`], in
+/// the order they were sent. A failed batch is retried (with a growing
+/// pause, logged) until it succeeds, so nothing is dropped; meanwhile the
+/// buffer fills and emits wait. Ends when every sender is gone.
+pub(crate) async fn run_writer(store: Arc<dyn Store>, mut rx: tokio::sync::mpsc::Receiver<Op>) {
+    let mut ops = Vec::with_capacity(WRITE_BATCH);
+    let mut writes = Vec::with_capacity(WRITE_BATCH);
+    while rx.recv_many(&mut ops, WRITE_BATCH).await > 0 {
+        let mut flushed = Vec::new();
+        for op in ops.drain(..) {
+            match op {
+                Op::Write(w) => writes.push(w),
+                Op::Flush(done) => flushed.push(done),
+            }
+        }
+        let mut pause = std::time::Duration::from_millis(50);
+        while !writes.is_empty() {
+            match store.write(&writes).await {
+                Ok(()) => writes.clear(),
+                Err(e) => {
+                    tracing::error!(error = %e, writes = writes.len(), "store write failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(5));
+                }
+            }
+        }
+        for done in flushed {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Unix time now, in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,308 @@
+//! The embedded store: one SQLite file through sqlx.
+//!
+//! WAL mode with `synchronous = NORMAL`: a committed batch survives a crash
+//! of the process (`kill -9`); a power cut may lose the last batches, never
+//! corrupt the file. Migrations are embedded and run on open.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, SqlitePool};
+
+use super::{JobRecord, Store, StoreError, StoredEvent, Write};
+use crate::id::{JobId, SessionId};
+use crate::log::{Event, EventKind};
+
+/// Rows per multi-row `INSERT` of events (4 variables each, far below
+/// SQLite's limit of 32766).
+const EVENT_ROWS_PER_INSERT: usize = 256;
+
+/// A [`Store`] in a SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its folder if needed) the database at `url`,
+    /// e.g. `sqlite://data/jobstream.db`, and brings its schema up to date.
+    /// `sqlite::memory:` gives a private in-memory database.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError(format!("JOBSTREAM_DATABASE_URL {url:?}: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            if let Some(dir) = options.get_filename().parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError(format!("cannot create the folder {}: {e}", dir.display()))
+                    })?;
+                }
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            // One writer at a time is all SQLite allows; a few readers for
+            // pages. An in-memory database exists once per connection, so
+            // it gets exactly one, kept forever.
+            .max_connections(if in_memory { 1 } else { 4 })
+            .min_connections(u32::from(in_memory))
+            .idle_timeout(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(3600))
+            })
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The underlying pool, for tests and tools.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn kind_code(kind: EventKind) -> i64 {
+    match kind {
+        EventKind::Message => 0,
+        EventKind::State => 1,
+        EventKind::End => 2,
+        EventKind::Close => 3,
+        EventKind::Progress => 4,
+    }
+}
+
+fn kind_from(code: i64) -> Result<EventKind, StoreError> {
+    Ok(match code {
+        0 => EventKind::Message,
+        1 => EventKind::State,
+        2 => EventKind::End,
+        3 => EventKind::Close,
+        4 => EventKind::Progress,
+        other => {
+            return Err(StoreError(format!(
+                "unknown event kind {other} in the database"
+            )))
+        }
+    })
+}
+
+fn ms(v: Option<i64>) -> Option<u64> {
+    v.and_then(|v| u64::try_from(v).ok())
+}
+
+fn db_ms(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn parse<T: FromStr>(what: &str, text: &str) -> Result<T, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError(format!("invalid {what} {text:?} in the database")))
+}
+
+fn record(row: &sqlx::sqlite::SqliteRow) -> Result<JobRecord, StoreError> {
+    let params: String = row.try_get("params")?;
+    Ok(JobRecord {
+        id: parse("job id", row.try_get("id")?)?,
+        owner: parse("owner", row.try_get("owner")?)?,
+        kind: row.try_get("kind")?,
+        params: serde_json::from_str(&params)
+            .map_err(|e| StoreError(format!("invalid params in the database: {e}")))?,
+        display_name: row.try_get("display_name")?,
+        locale: row.try_get("locale")?,
+        state: parse("state", row.try_get("state")?)?,
+        error: row.try_get("error")?,
+        progress: row.try_get("progress")?,
+        progress_label: row.try_get("progress_label")?,
+        created_at: ms(row.try_get("created_at")?).unwrap_or(0),
+        started_at: ms(row.try_get("started_at")?),
+        finished_at: ms(row.try_get("finished_at")?),
+        last_seq: ms(row.try_get("last_seq")?).unwrap_or(0),
+    })
+}
+
+const SELECT_JOBS: &str = "SELECT j.*, \
+     (SELECT max(seq) FROM events e WHERE e.job_id = j.id) AS last_seq FROM jobs j";
+
+async fn insert_events(
+    tx: &mut sqlx::SqliteConnection,
+    events: &[(JobId, &Event)],
+) -> Result<(), StoreError> {
+    for chunk in events.chunks(EVENT_ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::new("INSERT INTO events (job_id, seq, kind, text) ");
+        q.push_values(chunk, |mut row, (job, event)| {
+            row.push_bind(job.to_string())
+                .push_bind(db_ms(event.seq))
+                .push_bind(kind_code(event.kind))
+                .push_bind(&*event.text);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn write(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Consecutive events go in multi-row inserts; anything else flushes
+        // them first, so the order of the writes is kept.
+        let mut events: Vec<(JobId, &Event)> = Vec::new();
+        for write in writes {
+            if let Write::Event(job, event) = write {
+                events.push((*job, event));
+                continue;
+            }
+            insert_events(&mut tx, &events).await?;
+            events.clear();
+            match write {
+                Write::Event(..) => unreachable!("handled above"),
+                Write::Insert(job) => {
+                    sqlx::query(
+                        "INSERT INTO jobs (id, owner, kind, params, display_name, locale, \
+                         state, error, progress, progress_label, created_at, started_at, \
+                         finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(job.id.to_string())
+                    .bind(job.owner.to_string())
+                    .bind(&job.kind)
+                    .bind(job.params.to_string())
+                    .bind(&job.display_name)
+                    .bind(&job.locale)
+                    .bind(job.state.as_str())
+                    .bind(&job.error)
+                    .bind(job.progress)
+                    .bind(&job.progress_label)
+                    .bind(db_ms(job.created_at))
+                    .bind(job.started_at.map(db_ms))
+                    .bind(job.finished_at.map(db_ms))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Write::State {
+                    job,
+                    state,
+                    at,
+                    error,
+                } => {
+                    sqlx::query(
+                        "UPDATE jobs SET state = ?1, error = ?2, \
+                         started_at = CASE WHEN ?1 = 'running' THEN ?3 ELSE started_at END, \
+                         finished_at = CASE WHEN ?1 IN ('queued', 'running') \
+                         THEN finished_at ELSE ?3 END WHERE id = ?4",
+                    )
+                    .bind(state.as_str())
+                    .bind(error)
+                    .bind(db_ms(*at))
+                    .bind(job.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Write::Progress {
+                    job,
+                    fraction,
+                    label,
+                } => {
+                    sqlx::query("UPDATE jobs SET progress = ?, progress_label = ? WHERE id = ?")
+                        .bind(fraction)
+                        .bind(label)
+                        .bind(job.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        insert_events(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        let row = sqlx::query(&format!("{SELECT_JOBS} WHERE j.id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    async fn events(&self, id: JobId, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, text FROM (SELECT seq, kind, text FROM events \
+             WHERE job_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+        )
+        .bind(id.to_string())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredEvent {
+                    seq: ms(row.try_get("seq")?).unwrap_or(0),
+                    kind: kind_from(row.try_get("kind")?)?,
+                    text: row.try_get("text")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn jobs_of(&self, owner: SessionId, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_JOBS} WHERE j.owner = ? ORDER BY j.created_at DESC, j.rowid DESC LIMIT ?"
+        ))
+        .bind(owner.to_string())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
+    async fn unfinished(&self) -> Result<Vec<JobRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_JOBS} WHERE j.state IN ('queued', 'running') ORDER BY j.created_at, j.rowid"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
+    async fn purge_finished_before(
+        &self,
+        cutoff: u64,
+        limit: usize,
+    ) -> Result<Vec<JobId>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? \
+             ORDER BY finished_at LIMIT ?",
+        )
+        .bind(db_ms(cutoff))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &ids {
+            sqlx::query("DELETE FROM events WHERE job_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM jobs WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        ids.iter().map(|id| parse("job id", id)).collect()
+    }
+}

@@ -1,0 +1,307 @@
+//! The SQLite store on a temporary file, alone and under the engine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jobstream_engine::store::{JobRecord, Write, RESTART_SEQ_GAP};
+use jobstream_engine::{
+    Emitter, Engine, EngineConfig, Event, EventKind, JobContext, JobId, JobState, NewJob, Params,
+    Registry, SessionId, SqliteStore, Store,
+};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+fn url(dir: &tempfile::TempDir) -> String {
+    // A folder that does not exist yet: the store creates it.
+    format!("sqlite://{}/data/jobs.db", dir.path().display())
+}
+
+fn record(owner: SessionId, created_at: u64) -> JobRecord {
+    JobRecord {
+        id: JobId::random(),
+        owner,
+        kind: "demo".into(),
+        params: json!({"steps": 3}),
+        display_name: "Zoë".into(),
+        locale: "de".into(),
+        state: JobState::Queued,
+        error: None,
+        progress: None,
+        progress_label: None,
+        created_at,
+        started_at: None,
+        finished_at: None,
+        last_seq: 0,
+    }
+}
+
+fn event(seq: u64, kind: EventKind, text: &str) -> Arc<Event> {
+    Arc::new(Event {
+        seq,
+        kind,
+        text: text.into(),
+        frame: jobstream_engine::sse::event(seq, kind.event_type(), text),
+    })
+}
+
+#[tokio::test]
+async fn jobs_and_events_round_trip_in_order_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = SessionId::random();
+    let job = record(owner, 1_000);
+    {
+        let store = SqliteStore::open(&url(&dir)).await.unwrap();
+        let mut writes = vec![Write::Insert(Box::new(job.clone()))];
+        writes.push(Write::State {
+            job: job.id,
+            state: JobState::Running,
+            at: 1_500,
+            error: None,
+        });
+        // More events than one multi-row insert holds, with lines and
+        // non-ASCII text.
+        for seq in 1..=600 {
+            writes.push(Write::Event(
+                job.id,
+                event(seq, EventKind::Message, &format!("line {seq}\nzwei: ä")),
+            ));
+        }
+        writes.push(Write::Progress {
+            job: job.id,
+            fraction: 0.5,
+            label: Some("halfway".into()),
+        });
+        writes.push(Write::Event(
+            job.id,
+            event(601, EventKind::End, r#"{"state":"failed"}"#),
+        ));
+        writes.push(Write::State {
+            job: job.id,
+            state: JobState::Failed,
+            at: 2_000,
+            error: Some("it broke".into()),
+        });
+        store.write(&writes).await.unwrap();
+    }
+    let store = SqliteStore::open(&url(&dir)).await.unwrap();
+    let back = store.job(job.id).await.unwrap().unwrap();
+    assert_eq!(back.params, json!({"steps": 3}));
+    assert_eq!(back.display_name, "Zoë");
+    assert_eq!(back.locale, "de");
+    assert_eq!(back.state, JobState::Failed);
+    assert_eq!(back.error.as_deref(), Some("it broke"));
+    assert_eq!(back.started_at, Some(1_500));
+    assert_eq!(back.finished_at, Some(2_000));
+    assert_eq!(back.progress, Some(0.5));
+    assert_eq!(back.progress_label.as_deref(), Some("halfway"));
+    assert_eq!(back.last_seq, 601);
+
+    let all = store.events(job.id, 10_000).await.unwrap();
+    assert_eq!(all.len(), 601);
+    assert!(all.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    assert_eq!(all[0].text, "line 1\nzwei: ä");
+    assert_eq!(all[600].kind, EventKind::End);
+    // The last N, still oldest first.
+    let tail = store.events(job.id, 3).await.unwrap();
+    let seqs: Vec<_> = tail.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [599, 600, 601]);
+    assert!(store.job(JobId::random()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_failed_batch_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&url(&dir)).await.unwrap();
+    let job = record(SessionId::random(), 1);
+    let writes = vec![
+        Write::Insert(Box::new(job.clone())),
+        Write::Event(job.id, event(1, EventKind::Message, "a")),
+        // The same id twice violates the key: the whole batch rolls back.
+        Write::Event(job.id, event(1, EventKind::Message, "b")),
+    ];
+    assert!(store.write(&writes).await.is_err());
+    assert!(store.job(job.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_sessions_jobs_list_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&url(&dir)).await.unwrap();
+    let (alice, bob) = (SessionId::random(), SessionId::random());
+    let jobs: Vec<_> = (0..5).map(|i| record(alice, 100 + i)).collect();
+    let mut writes: Vec<_> = jobs
+        .iter()
+        .map(|j| Write::Insert(Box::new(j.clone())))
+        .collect();
+    writes.push(Write::Insert(Box::new(record(bob, 500))));
+    store.write(&writes).await.unwrap();
+    let listed = store.jobs_of(alice, 3).await.unwrap();
+    let ids: Vec<_> = listed.iter().map(|j| j.id).collect();
+    assert_eq!(ids, [jobs[4].id, jobs[3].id, jobs[2].id]);
+    assert_eq!(store.jobs_of(bob, 10).await.unwrap().len(), 1);
+    assert_eq!(store.unfinished().await.unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn retention_deletes_old_finished_jobs_with_their_events_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&url(&dir)).await.unwrap();
+    let owner = SessionId::random();
+    let (old, recent, running) = (record(owner, 1), record(owner, 2), record(owner, 3));
+    let mut writes = Vec::new();
+    for (job, finished) in [
+        (&old, Some(1_000)),
+        (&recent, Some(9_000)),
+        (&running, None),
+    ] {
+        writes.push(Write::Insert(Box::new(job.clone())));
+        writes.push(Write::Event(job.id, event(1, EventKind::Message, "x")));
+        if let Some(at) = finished {
+            writes.push(Write::State {
+                job: job.id,
+                state: JobState::Succeeded,
+                at,
+                error: None,
+            });
+        }
+    }
+    store.write(&writes).await.unwrap();
+    let purged = store.purge_finished_before(5_000, 100).await.unwrap();
+    assert_eq!(purged, [old.id]);
+    assert!(store.job(old.id).await.unwrap().is_none());
+    assert!(store.events(old.id, 10).await.unwrap().is_empty());
+    assert!(store.job(recent.id).await.unwrap().is_some());
+    assert!(store.job(running.id).await.unwrap().is_some());
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 2);
+}
+
+#[derive(Deserialize)]
+struct NoParams {}
+impl Params for NoParams {}
+
+fn registry(gate: Arc<Semaphore>) -> Registry {
+    let mut r = Registry::new();
+    r.register("gated", move |_: JobContext, _: NoParams, out: Emitter| {
+        let gate = Arc::clone(&gate);
+        async move {
+            for i in 1..=3 {
+                out.emit(&format!("step {i}")).await?;
+            }
+            out.progress(0.25, None).await?;
+            gate.acquire().await.expect("open").forget();
+            out.emit("done").await?;
+            Ok(())
+        }
+    });
+    r
+}
+
+fn new_job(owner: SessionId) -> NewJob {
+    NewJob {
+        owner,
+        kind: "gated".into(),
+        params: json!({}),
+        display_name: "ada".into(),
+        locale: "en".into(),
+    }
+}
+
+async fn texts(engine: &Engine, owner: SessionId, id: JobId) -> Vec<(u64, String)> {
+    let job = engine.find(owner, id).await.unwrap().unwrap();
+    job.log
+        .snapshot()
+        .events
+        .iter()
+        .map(|e| (e.seq, e.text.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn after_a_crash_running_jobs_are_interrupted_and_queued_ones_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EngineConfig {
+        workers: 1,
+        ..EngineConfig::default()
+    };
+    let owner = SessionId::random();
+    let (running, queued) = {
+        let store = Arc::new(SqliteStore::open(&url(&dir)).await.unwrap());
+        let engine = Engine::open(config.clone(), registry(Arc::new(Semaphore::new(0))), store)
+            .await
+            .unwrap();
+        let running = engine.submit(new_job(owner)).await.unwrap();
+        let queued = engine.submit(new_job(owner)).await.unwrap();
+        // The first runs until the closed gate; the second waits.
+        let worker = engine.clone();
+        tokio::spawn(async move { worker.run_next().await });
+        let mut sub = running.log.subscribe(0);
+        while sub.cursor() < 5 {
+            sub.next().await;
+        }
+        engine.flush().await;
+        // No shutdown: as if the process had been killed here.
+        (running.id, queued.id)
+    };
+    let gate = Arc::new(Semaphore::new(10));
+    let store = Arc::new(SqliteStore::open(&url(&dir)).await.unwrap());
+    let engine = Engine::open(config, registry(gate), store).await.unwrap();
+
+    let events = texts(&engine, owner, running).await;
+    let kept: Vec<_> = events.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(kept[..4], ["running", "step 1", "step 2", "step 3"]);
+    assert_eq!(
+        engine
+            .find(owner, running)
+            .await
+            .unwrap()
+            .unwrap()
+            .log
+            .state(),
+        JobState::Interrupted
+    );
+    // Ids keep increasing past anything the crashed process could have sent.
+    let (end_seq, end) = &events[events.len() - 2];
+    assert_eq!(*end_seq, 5 + RESTART_SEQ_GAP + 1);
+    assert!(end.contains("interrupted"), "{end}");
+
+    assert_eq!(engine.queue_len(), 1);
+    assert_eq!(engine.run_next().await, JobState::Succeeded);
+    let done = texts(&engine, owner, queued).await;
+    assert_eq!(done.first().unwrap().1, "running");
+    assert_eq!(done[done.len() - 3].1, "done");
+
+    // And once more: everything above was persisted.
+    engine.flush().await;
+    let store = Arc::new(SqliteStore::open(&url(&dir)).await.unwrap());
+    let summary = store.job(queued).await.unwrap().unwrap();
+    assert_eq!(summary.state, JobState::Succeeded);
+    assert_eq!(summary.progress, Some(0.25));
+    assert!(store.unfinished().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_sweeper_deletes_what_is_past_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&url(&dir)).await.unwrap());
+    let config = EngineConfig {
+        retention: Duration::from_millis(200),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::open(config, registry(Arc::new(Semaphore::new(10))), store)
+        .await
+        .unwrap();
+    let owner = SessionId::random();
+    let job = engine.submit(new_job(owner)).await.unwrap();
+    engine.run_next().await;
+    engine.flush().await;
+    assert_eq!(engine.sweep().await.unwrap(), 0, "too young");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(engine.sweep().await.unwrap(), 1);
+    assert!(engine.find(owner, job.id).await.unwrap().is_none());
+    assert!(engine.list(owner, 10).await.unwrap().is_empty());
+}
