@@ -2,8 +2,15 @@
 //!
 //! * `POST /api/jobs` `{"kind": "...", "params": {...}}` → 201
 //!   `{"id": "...", "url": "/jobs/..."}`.
+//! * `GET /api/jobs` → `{"jobs": [summary, ...]}`, the session's newest
+//!   jobs first (`?limit=` 1 to 500, default 100).
+//! * `POST /api/jobs/{id}/cancel` → 202 with the job's summary (200 when it
+//!   is already `cancelled`), 409 when it has ended otherwise.
 //! * `GET /api/jobs/{id}/events` → the job's event stream (see the README
 //!   for its guarantees).
+//! * `GET /api/events` → the session's job-list stream: one `event: job`
+//!   with a summary for each job that was created or changed state or
+//!   progress; on (re)connect, every job of the session in memory.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -69,13 +76,15 @@ pub async fn create_job(
             ApiError::BadRequest(format!("invalid JSON body at {path}: {inner}"))
         }
     })?;
-    let job = engine.submit(NewJob {
-        owner: visitor.session,
-        kind: request.kind,
-        params: request.params,
-        display_name: visitor.display_name,
-        locale: visitor.locale,
-    })?;
+    let job = engine
+        .submit(NewJob {
+            owner: visitor.session,
+            kind: request.kind,
+            params: request.params,
+            display_name: visitor.display_name,
+            locale: visitor.locale.tag().to_owned(),
+        })
+        .await?;
     let url = format!("/jobs/{}", job.id);
     let location = HeaderValue::from_str(&url).expect("ids are URL-safe");
     let body = Json(Created {
@@ -127,7 +136,8 @@ pub async fn events(
     let id: JobId = id.parse().map_err(|_| ApiError::JobNotFound)?;
     let job = state
         .engine
-        .get(visitor.session, id)
+        .find(visitor.session, id)
+        .await?
         .ok_or(ApiError::JobNotFound)?;
     let after = resume_point(&headers, query.as_deref())?;
     let last = job.log.last_seq();
@@ -140,24 +150,16 @@ pub async fn events(
         // Nothing more will ever come: 204 tells a browser to stop reconnecting.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let permit = state.streams.acquire(visitor.session).map_err(|refused| {
-        ApiError::TooManyStreams(match refused {
-            Refused::Session { limit } => format!(
-                "this session already has {limit} open streams; close one (another tab?) and retry"
-            ),
-            Refused::Total { limit } => {
-                format!("the server has {limit} open streams, its limit; retry shortly")
-            }
-        })
-    })?;
-    let ends = StreamEnds {
-        keep_alive: state.config.keep_alive,
-        deadline: tokio::time::Instant::now() + state.config.stream_lifetime,
-        shutdown: state.shutdown.clone(),
-        _permit: permit,
-    };
-    let body = Body::from_stream(event_stream(job.log.subscribe(after), ends));
-    Ok((
+    let ends = StreamEnds::new(&state, &visitor)?;
+    Ok(sse_response(Body::from_stream(event_stream(
+        job.log.subscribe(after),
+        ends,
+    ))))
+}
+
+/// A response carrying an SSE body, with the headers proxies need.
+fn sse_response(body: Body) -> Response {
+    (
         [
             (
                 header::CONTENT_TYPE,
@@ -171,7 +173,7 @@ pub async fn events(
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 /// When a stream says something other than events, or stops.
@@ -185,6 +187,28 @@ struct StreamEnds {
     shutdown: CancellationToken,
     /// The stream's place among the open streams, given back on drop.
     _permit: StreamPermit,
+}
+
+impl StreamEnds {
+    /// Takes a place among the open streams (429 when there is none).
+    fn new(state: &AppState, visitor: &Visitor) -> Result<Self, ApiError> {
+        let permit = state.streams.acquire(visitor.session).map_err(|refused| {
+            ApiError::TooManyStreams(match refused {
+                Refused::Session { limit } => format!(
+                    "this session already has {limit} open streams; close one (another tab?) and retry"
+                ),
+                Refused::Total { limit } => {
+                    format!("the server has {limit} open streams, its limit; retry shortly")
+                }
+            })
+        })?;
+        Ok(StreamEnds {
+            keep_alive: state.config.keep_alive,
+            deadline: tokio::time::Instant::now() + state.config.stream_lifetime,
+            shutdown: state.shutdown.clone(),
+            _permit: permit,
+        })
+    }
 }
 
 /// How soon a client whose stream we ended should come back.
@@ -223,6 +247,134 @@ fn event_stream(
             }
         }
     })
+}
+
+/// Query of `GET /api/jobs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// How many jobs, 1 to 500 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// Most jobs one list answer holds.
+pub const MAX_LIST: usize = 500;
+
+/// `GET /api/jobs`.
+pub async fn list_jobs(
+    State(engine): State<Engine>,
+    Extension(visitor): Extension<Visitor>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let query: ListQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_LIST).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit: must be between 1 and {MAX_LIST}, got {limit}"
+        )));
+    }
+    let jobs = engine.list(visitor.session, limit).await?;
+    Ok(Json(serde_json::json!({ "jobs": jobs })).into_response())
+}
+
+/// `POST /api/jobs/{id}/cancel`.
+pub async fn cancel_job(
+    State(engine): State<Engine>,
+    Extension(visitor): Extension<Visitor>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: JobId = id.parse().map_err(|_| ApiError::JobNotFound)?;
+    let job = engine.cancel(visitor.session, id).await?;
+    let summary = job.summary();
+    let status = if summary.state.is_terminal() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(summary)).into_response())
+}
+
+/// `GET /api/events`.
+pub async fn session_events(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+) -> Result<Response, ApiError> {
+    let ends = StreamEnds::new(&state, &visitor)?;
+    let feed = Feed {
+        rx: state.engine.watch(visitor.session),
+        since: 0,
+        engine: state.engine.clone(),
+        owner: visitor.session,
+    };
+    Ok(sse_response(Body::from_stream(feed_stream(feed, ends))))
+}
+
+/// A session's job-list stream: where it is in the owner's feed.
+struct Feed {
+    rx: tokio::sync::watch::Receiver<u64>,
+    /// Changes up to this feed counter value have been sent.
+    since: u64,
+    engine: Engine,
+    owner: jobstream_engine::SessionId,
+}
+
+impl Feed {
+    /// The jobs changed since the last call, as `event: job` frames, one
+    /// write. Marks the current counter as seen *before* reading, so a
+    /// change made meanwhile is sent now or next time, never lost.
+    fn changes(&mut self) -> Option<Bytes> {
+        let seen = *self.rx.borrow_and_update();
+        let changed = self.engine.changed_since(self.owner, self.since);
+        self.since = seen;
+        if changed.is_empty() {
+            return None;
+        }
+        let mut buf = BytesMut::new();
+        for job in changed {
+            let data = serde_json::to_string(&job).expect("a summary serialises");
+            buf.extend_from_slice(&sse::event(seen, Some("job"), &data));
+        }
+        Some(buf.freeze())
+    }
+}
+
+fn feed_stream(
+    feed: Feed,
+    ends: StreamEnds,
+) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    // The first item says hello (so the browser's `open` fires at once) and
+    // carries every job the session has in memory.
+    let hello = Bytes::from_static(b": jobs\n\n");
+    futures_util::StreamExt::chain(
+        stream::once(async move { Ok(hello) }),
+        stream::unfold(Some((feed, ends, true)), move |st| async move {
+            let (mut feed, ends, first) = st?;
+            if first {
+                if let Some(bytes) = feed.changes() {
+                    return Some((Ok(bytes), Some((feed, ends, false))));
+                }
+            }
+            loop {
+                tokio::select! {
+                    biased;
+                    () = ends.shutdown.cancelled() => return Some((Ok(sse::retry(RETRY_AFTER_END_MS)), None)),
+                    () = tokio::time::sleep_until(ends.deadline) => return Some((Ok(sse::retry(RETRY_AFTER_END_MS)), None)),
+                    changed = feed.rx.changed() => {
+                        if changed.is_err() {
+                            return None; // the engine is gone
+                        }
+                        if let Some(bytes) = feed.changes() {
+                            return Some((Ok(bytes), Some((feed, ends, false))));
+                        }
+                    }
+                    () = tokio::time::sleep(ends.keep_alive) => {
+                        return Some((Ok(Bytes::from_static(sse::KEEP_ALIVE)), Some((feed, ends, false))));
+                    }
+                }
+            }
+        }),
+    )
 }
 
 /// Any other path under `/api`.

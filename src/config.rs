@@ -9,6 +9,8 @@ use jobstream_engine::{EngineConfig, LogLimits};
 /// `LEPTOS_*` variables (`LEPTOS_SITE_ADDR` sets the address).
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where jobs and their events are stored (a sqlx SQLite URL).
+    pub database_url: String,
     /// The engine's sizes.
     pub engine: EngineConfig,
     /// Idle time after which a stream gets a keep-alive comment.
@@ -27,6 +29,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
             engine: EngineConfig::default(),
             keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
@@ -36,6 +39,10 @@ impl Default for Config {
         }
     }
 }
+
+/// The store used when `JOBSTREAM_DATABASE_URL` is not set, relative to
+/// the working directory; the folder is created on first run.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/jobstream.db";
 
 /// A variable that is set to something unusable.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +104,21 @@ impl Config {
                 expected: format!("must not exceed JOBSTREAM_LOG_BYTES ({})", limits.max_bytes),
             });
         }
+        let database_url = match get("JOBSTREAM_DATABASE_URL") {
+            None => d.database_url,
+            Some(url) if url.starts_with("sqlite:") => url,
+            Some(value) => {
+                return Err(ConfigError {
+                    name: "JOBSTREAM_DATABASE_URL",
+                    value,
+                    expected: "expected a SQLite URL such as sqlite://data/jobstream.db \
+                               (PostgreSQL is not supported yet)"
+                        .to_owned(),
+                })
+            }
+        };
         Ok(Config {
+            database_url,
             engine: EngineConfig {
                 workers: size(num("JOBSTREAM_WORKERS", d.engine.workers as u64, 1, 1024)?),
                 queue_capacity: size(num(
@@ -112,6 +133,12 @@ impl Config {
                     d.engine.retained_jobs as u64,
                     0,
                     10_000_000,
+                )?),
+                retention: Duration::from_secs(num(
+                    "JOBSTREAM_RETENTION_SECS",
+                    d.engine.retention.as_secs(),
+                    1,
+                    10 * 365 * 24 * 3600,
                 )?),
             },
             keep_alive: Duration::from_secs(num(

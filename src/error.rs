@@ -20,6 +20,9 @@ pub enum ApiError {
     /// 404: no such route.
     #[error("no such endpoint: {0}")]
     NoRoute(String),
+    /// 409: the job has already ended (so it cannot be cancelled).
+    #[error("{0}")]
+    Conflict(String),
     /// 415: the body is not JSON.
     #[error("expected a JSON body with Content-Type: application/json")]
     NotJson,
@@ -29,6 +32,9 @@ pub enum ApiError {
     /// 503: the server is shutting down.
     #[error("the server is restarting; try again in a moment")]
     Draining,
+    /// 503: the job store failed; the details go to the server log.
+    #[error("the job store is unavailable; try again shortly")]
+    Store,
     /// 503: the engine cannot take the job now.
     #[error("{0}")]
     Unavailable(String),
@@ -45,6 +51,24 @@ impl From<SubmitError> for ApiError {
     }
 }
 
+impl From<jobstream_engine::StoreError> for ApiError {
+    fn from(e: jobstream_engine::StoreError) -> Self {
+        tracing::error!(error = %e, "job store");
+        ApiError::Store
+    }
+}
+
+impl From<jobstream_engine::CancelError> for ApiError {
+    fn from(e: jobstream_engine::CancelError) -> Self {
+        use jobstream_engine::CancelError;
+        match e {
+            CancelError::NotFound => ApiError::JobNotFound,
+            e @ CancelError::Ended(_) => ApiError::Conflict(e.to_string()),
+            CancelError::Store => ApiError::Store,
+        }
+    }
+}
+
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
@@ -52,8 +76,11 @@ impl ApiError {
             ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::JobNotFound | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Draining | ApiError::Store => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }

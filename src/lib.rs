@@ -6,12 +6,15 @@
 //! ## Layout
 //!
 //! * [`router`]: every route; tests call it directly.
-//! * [`api`]: `POST /api/jobs` and the SSE stream `GET /api/jobs/{id}/events`.
+//! * [`api`]: the JSON API, the job stream `GET /api/jobs/{id}/events` and
+//!   the session's job-list stream `GET /api/events`.
 //! * [`session`]: the session cookie, the cross-site check, 503 while draining.
 //! * [`limits`]: caps on open streams.
-//! * [`jobs`]: the job kinds (`demo`, `echo`).
+//! * [`jobs`]: the job kinds (`demo`, `echo`, `primes`, `fail`).
 //! * [`config`]: the `JOBSTREAM_*` environment variables.
 //! * [`error`]: API errors and their status codes.
+
+#![recursion_limit = "256"]
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
@@ -21,7 +24,7 @@ use app::{shell, App};
 use axum::extract::FromRef;
 use axum::routing::{any, get, post};
 use axum::{middleware, Router};
-use jobstream_engine::Engine;
+use jobstream_engine::{Engine, SqliteStore, StoreError};
 use leptos::prelude::{provide_context, LeptosOptions};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
@@ -56,16 +59,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State with a running engine with the server's job kinds.
-    pub fn new(leptos_options: LeptosOptions, config: Config) -> Self {
-        let engine = Engine::start(config.engine.clone(), jobs::registry());
-        AppState {
+    /// Opens the store at `config.database_url` (creating it, running its
+    /// migrations, recovering what the last run left) and starts the engine
+    /// with the server's job kinds.
+    pub async fn new(leptos_options: LeptosOptions, config: Config) -> Result<Self, StoreError> {
+        let store = Arc::new(SqliteStore::open(&config.database_url).await?);
+        let engine = Engine::start(config.engine.clone(), jobs::registry(), store).await?;
+        Ok(AppState {
             leptos_options,
             engine,
             streams: limits::StreamLimits::new(config.streams_per_session, config.streams_total),
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
-        }
+        })
     }
 }
 
@@ -74,8 +80,10 @@ pub fn router(state: AppState) -> Router {
     let engine = state.engine.clone();
     let options = state.leptos_options.clone();
     Router::new()
-        .route("/api/jobs", post(api::create_job))
+        .route("/api/jobs", post(api::create_job).get(api::list_jobs))
         .route("/api/jobs/{id}/events", get(api::events))
+        .route("/api/jobs/{id}/cancel", post(api::cancel_job))
+        .route("/api/events", get(api::session_events))
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),

@@ -43,7 +43,10 @@ async fn run() -> Result<(), String> {
         listener.local_addr().map_err(|e| e.to_string())?,
         config.engine.workers
     );
-    let state = AppState::new(leptos_options, config);
+    let database = config.database_url.clone();
+    let state = AppState::new(leptos_options, config).await.map_err(|e| {
+        format!("cannot open the job store {database} (JOBSTREAM_DATABASE_URL): {e}")
+    })?;
     serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))

@@ -18,9 +18,14 @@ async fn sigterm_with_a_thousand_open_streams_exits_within_the_grace_period() {
         .unwrap()
         .port();
     let base = format!("http://127.0.0.1:{port}");
+    let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_jobstream"))
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env("JOBSTREAM_STREAMS_PER_SESSION", "5000")
+        .env(
+            "JOBSTREAM_DATABASE_URL",
+            format!("sqlite://{}/jobstream.db", data.path().display()),
+        )
         .env("JOBSTREAM_SHUTDOWN_GRACE_SECS", "10")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

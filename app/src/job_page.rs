@@ -11,7 +11,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use crate::home::error_text;
+use crate::home::{error_text, LanguageSwitcher};
+use crate::i18n::Strings;
+use crate::jobs::{is_terminal, CancelJob};
 
 /// One message of a job, as shown on its page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,14 +25,18 @@ pub struct Line {
 }
 
 /// What the job page shows, as of one instant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {
     /// The job's id.
     pub id: String,
     /// Its kind.
     pub kind: String,
-    /// `queued`, `running`, `succeeded` or `failed`.
+    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `interrupted`.
     pub state: String,
+    /// Last reported progress, 0 to 1.
+    pub progress: Option<f64>,
+    /// What it was doing then.
+    pub label: Option<String>,
     /// Why it failed, if it did.
     pub error: Option<String>,
     /// The retained messages, oldest first.
@@ -41,24 +47,34 @@ pub struct JobView {
     pub last_seq: u64,
 }
 
-/// Whether a state is final.
-pub fn is_terminal(state: &str) -> bool {
-    matches!(state, "succeeded" | "failed")
+/// The job page's data: its texts, and the job if it exists and belongs
+/// to the visitor's session (another session's job and an unknown id both
+/// give `None`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobData {
+    /// The page's texts in the visitor's language.
+    pub strings: Strings,
+    /// The job.
+    pub job: Option<JobView>,
 }
 
-/// The job, if it exists and belongs to the visitor's session. Another
-/// session's job and an unknown id both give `None`.
+/// The job page's data.
 #[server(endpoint = "job")]
-pub async fn get_job(id: String) -> Result<Option<JobView>, ServerFnError> {
+pub async fn get_job(id: String) -> Result<JobData, ServerFnError> {
     use jobstream_engine::{Engine, EventKind, JobId};
 
     let visitor = crate::ssr::visitor().await?;
+    let strings = crate::i18n::strings(visitor.locale);
     let Ok(id) = id.parse::<JobId>() else {
-        return Ok(None);
+        return Ok(JobData { strings, job: None });
     };
     let engine = expect_context::<Engine>();
-    let Some(job) = engine.get(visitor.session, id) else {
-        return Ok(None);
+    let found = engine
+        .find(visitor.session, id)
+        .await
+        .map_err(|_| ServerFnError::new("the job store is unavailable; try again shortly"))?;
+    let Some(job) = found else {
+        return Ok(JobData { strings, job: None });
     };
     let snap = job.log.snapshot();
     let lines = snap
@@ -70,15 +86,24 @@ pub async fn get_job(id: String) -> Result<Option<JobView>, ServerFnError> {
             text: e.text.to_string(),
         })
         .collect();
-    Ok(Some(JobView {
-        id: job.id.to_string(),
-        kind: job.kind.clone(),
-        state: snap.state.as_str().to_owned(),
-        error: snap.error,
-        lines,
-        dropped: snap.dropped,
-        last_seq: snap.last_seq,
-    }))
+    let (progress, label) = match snap.progress {
+        Some(p) => (Some(p.fraction), p.label),
+        None => (None, None),
+    };
+    Ok(JobData {
+        strings,
+        job: Some(JobView {
+            id: job.id.to_string(),
+            kind: job.kind.clone(),
+            state: snap.state.as_str().to_owned(),
+            progress,
+            label,
+            error: snap.error,
+            lines,
+            dropped: snap.dropped,
+            last_seq: snap.last_seq,
+        }),
+    })
 }
 
 /// The job page.
@@ -93,8 +118,8 @@ pub fn JobPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading the job…"</p> }>
             {move || Suspend::new(async move {
                 match job.await {
-                    Ok(Some(view)) => view! { <JobDetail view/> }.into_any(),
-                    Ok(None) => view! { <crate::NotFound/> }.into_any(),
+                    Ok(JobData { strings, job: Some(view) }) => view! { <JobDetail view strings/> }.into_any(),
+                    Ok(JobData { job: None, .. }) => view! { <crate::NotFound/> }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
                 }
             })}
@@ -103,11 +128,13 @@ pub fn JobPage() -> impl IntoView {
 }
 
 #[component]
-fn JobDetail(view: JobView) -> impl IntoView {
+fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
     let JobView {
         id,
         kind,
         state,
+        progress,
+        label,
         error,
         lines,
         dropped,
@@ -115,52 +142,113 @@ fn JobDetail(view: JobView) -> impl IntoView {
     } = view;
     let lines = RwSignal::new(lines);
     let state = RwSignal::new(state);
+    let progress = RwSignal::new(progress);
+    let label = RwSignal::new(label);
     let error = RwSignal::new(error);
     let lost = RwSignal::new(dropped);
     // Shown while the browser is reconnecting on its own.
     let connection = RwSignal::new(None::<&'static str>);
+    let cancel = ServerAction::<CancelJob>::new();
 
     #[cfg(feature = "hydrate")]
     if !is_terminal(&state.get_untracked()) {
-        follow(&id, last_seq, lines, state, error, lost, connection);
+        let live = Live {
+            lines,
+            state,
+            progress,
+            label,
+            error,
+            lost,
+            connection,
+        };
+        follow(&id, last_seq, live);
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = (last_seq, connection.set(None));
 
-    let title = format!("{kind} job · jobstream");
+    let locale = strings.locale;
+    let title = format!("{kind} · jobstream");
+    let s = strings.clone();
+    let state_text = move || s.t(&format!("state-{}", state.get()));
+    let percent = move || {
+        progress
+            .get()
+            .map(|p| (p.clamp(0.0, 1.0) * 100.0).floor() as u32)
+    };
+    let s = strings.clone();
+    let cancel_label = strings.t("button-cancel");
+    let cancel_id = id.clone();
+    let back = strings.t("job-back");
+    let error_label = strings.t("job-error");
     view! {
-        <Title text=title/>
-        <h1>"Job " <code class="job-id">{id}</code></h1>
-        <p class="meta">
-            "Kind: " <strong>{kind}</strong> " · State: "
-            <span role="status" class=move || format!("state state-{}", state.get())>{move || state.get()}</span>
-            {move || connection.get().map(|c| view! { <span class="connection">" · " {c}</span> })}
-        </p>
-        {move || error.get().map(|e| view! { <p class="error">"Error: " {e}</p> })}
-        {move || (lost.get() > 0).then(|| view! {
-            <p class="notice">{format!("{} earlier events are no longer kept and are not shown.", lost.get())}</p>
-        })}
-        <ul class="output" aria-label="Job output">
-            <For each=move || lines.get() key=|line| line.seq let:line>
-                <li>{line.text}</li>
-            </For>
-        </ul>
-        <p><a href="/">"Start another job"</a></p>
+        <div lang=locale.tag()>
+            <Title text=title/>
+            <LanguageSwitcher strings=strings.clone()/>
+            <h1>{strings.t("job-heading")} " " <code class="job-id">{id}</code></h1>
+            <p class="meta">
+                {strings.t("col-kind")} ": " <strong>{kind}</strong> " · " {strings.t("col-state")} ": "
+                <span role="status" data-state=move || state.get() class=move || format!("state state-{}", state.get())>{state_text}</span>
+                {move || connection.get().map(|c| view! { <span class="connection">" · " {c}</span> })}
+            </p>
+            {move || (progress.get().is_some() || state.get() == "running").then(|| view! {
+                <div class="progress-row">
+                    <div class="progressbar" role="progressbar" aria-label=s.t("job-progress")
+                        aria-valuemin="0" aria-valuemax="100"
+                        aria-valuenow=move || percent().unwrap_or(0).to_string()
+                        aria-valuetext=move || {
+                            let p = locale.percent(progress.get().unwrap_or(0.0));
+                            match label.get() { Some(l) => format!("{p} – {l}"), None => p }
+                        }>
+                        <div class="bar" style=move || format!("width: {}%", percent().unwrap_or(0))></div>
+                    </div>
+                    <span class="percent">{move || locale.percent(progress.get().unwrap_or(0.0))}</span>
+                    <span class="label">{move || label.get()}</span>
+                </div>
+            })}
+            <ActionForm action=cancel>
+                <input type="hidden" name="id" value=cancel_id/>
+                <button type="submit" class="secondary" hidden=move || is_terminal(&state.get())
+                    disabled=move || cancel.pending().get()>{cancel_label}</button>
+            </ActionForm>
+            {move || error.get().map(|e| view! { <p class="error">{error_label.clone()} ": " {e}</p> })}
+            {move || (lost.get() > 0).then(|| view! {
+                <p class="notice">{format!("{} earlier events are no longer kept and are not shown.", lost.get())}</p>
+            })}
+            <ul class="output" aria-label="Job output">
+                <For each=move || lines.get() key=|line| line.seq let:line>
+                    <li>{line.text}</li>
+                </For>
+            </ul>
+            <p><a href="/">{back}</a></p>
+        </div>
     }
+}
+
+/// The signals the live stream feeds.
+#[cfg(feature = "hydrate")]
+struct Live {
+    lines: RwSignal<Vec<Line>>,
+    state: RwSignal<String>,
+    progress: RwSignal<Option<f64>>,
+    label: RwSignal<Option<String>>,
+    error: RwSignal<Option<String>>,
+    lost: RwSignal<u64>,
+    connection: RwSignal<Option<&'static str>>,
 }
 
 /// Opens the live stream and feeds it into the page's signals; closes it
 /// when the page goes away.
 #[cfg(feature = "hydrate")]
-fn follow(
-    id: &str,
-    last_seq: u64,
-    lines: RwSignal<Vec<Line>>,
-    state: RwSignal<String>,
-    error: RwSignal<Option<String>>,
-    lost: RwSignal<u64>,
-    connection: RwSignal<Option<&'static str>>,
-) {
+fn follow(id: &str, last_seq: u64, live: Live) {
+    let Live {
+        lines,
+        state,
+        progress,
+        label,
+        error,
+        lost,
+        connection,
+    } = live;
     use crate::live::{LiveEvent, LiveStream};
 
     let url = format!("/api/jobs/{id}/events?last_event_id={last_seq}");
@@ -181,6 +269,13 @@ fn follow(
             error.set(e);
         }
         LiveEvent::Gap { lost: n } => lost.update(|l| *l += n),
+        LiveEvent::Progress {
+            fraction,
+            label: text,
+        } => {
+            progress.set(Some(fraction));
+            label.set(text);
+        }
         LiveEvent::Reconnecting => connection.set(Some("reconnecting…")),
         LiveEvent::Closed => connection.set(None),
         LiveEvent::Failed => {

@@ -6,7 +6,10 @@
 //!
 //! ## Layout
 //!
-//! * [`home`]: `/`: the "Start job" button and the display-name form.
+//! * [`home`]: `/`: the start form (every kind, validated per field), the
+//!   job list, the display name and the language switcher.
+//! * [`jobs`]: the session's job list, live through one `EventSource`.
+//! * [`i18n`]: English, German and French (Fluent on the server).
 //! * [`job_page`]: `/jobs/{id}`: the job's state and output, server-rendered
 //!   from a snapshot of its log, then kept live by an `EventSource`.
 //! * `live` (browser only): the `EventSource` wrapper the job page uses.
@@ -24,7 +27,9 @@ use leptos_router::{
 };
 
 pub mod home;
+pub mod i18n;
 pub mod job_page;
+pub mod jobs;
 #[cfg(feature = "hydrate")]
 mod live;
 #[cfg(feature = "ssr")]

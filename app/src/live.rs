@@ -29,6 +29,11 @@ pub enum LiveEvent {
     },
     /// Events were dropped before this reader got them.
     Gap { lost: u64 },
+    /// The job reported progress.
+    Progress {
+        fraction: f64,
+        label: Option<String>,
+    },
     /// The connection dropped; the browser is reconnecting.
     Reconnecting,
     /// The stream ended normally and was closed.
@@ -46,6 +51,12 @@ struct End {
 #[derive(Deserialize)]
 struct Gap {
     lost: u64,
+}
+
+#[derive(Deserialize)]
+struct Progress {
+    fraction: f64,
+    label: Option<String>,
 }
 
 type Handler = Closure<dyn FnMut(MessageEvent)>;
@@ -135,6 +146,21 @@ impl LiveStream {
             );
         }
 
+        {
+            let emit = Rc::clone(&emit);
+            listen(
+                "progress",
+                Box::new(move |e| {
+                    if let Ok(p) = serde_json::from_str::<Progress>(&text(&e)) {
+                        emit(LiveEvent::Progress {
+                            fraction: p.fraction,
+                            label: p.label,
+                        });
+                    }
+                }),
+            );
+        }
+
         let on_error = {
             let (emit, source) = (Rc::clone(&emit), source.clone());
             Closure::wrap(Box::new(move |_: Event| {
@@ -151,6 +177,36 @@ impl LiveStream {
             source,
             _handlers: handlers,
             _on_error: on_error,
+        })
+    }
+}
+
+/// The session's job-list stream (`/api/events`): calls back with the data
+/// of every `job` event. The browser reconnects on its own when the server
+/// ends the stream; the server then sends every job again. Dropping it
+/// closes the `EventSource`.
+pub struct Feed {
+    source: EventSource,
+    _handler: Handler,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.source.close();
+    }
+}
+
+impl Feed {
+    /// Opens `url` and calls `on_job` with each `job` event's data.
+    pub fn open(url: &str, mut on_job: impl FnMut(String) + 'static) -> Result<Self, ()> {
+        let source = EventSource::new(url).map_err(|_| ())?;
+        let handler = Closure::wrap(Box::new(move |e: MessageEvent| {
+            on_job(e.data().as_string().unwrap_or_default());
+        }) as Box<dyn FnMut(MessageEvent)>);
+        let _ = source.add_event_listener_with_callback("job", handler.as_ref().unchecked_ref());
+        Ok(Feed {
+            source,
+            _handler: handler,
         })
     }
 }

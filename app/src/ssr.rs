@@ -9,11 +9,15 @@
 
 use axum::Extension;
 use jobstream_engine::SessionId;
+
+use crate::i18n::Locale;
 use leptos::prelude::ServerFnError;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Name of the HttpOnly cookie holding the session id.
 pub const SESSION_COOKIE: &str = "jobstream_session";
+/// Name of the cookie holding the language chosen with the switcher.
+pub const LANG_COOKIE: &str = "jobstream_lang";
 /// Name of the cookie holding the display name, percent-encoded.
 pub const NAME_COOKIE: &str = "jobstream_name";
 /// The display name of a visitor who has not set one.
@@ -30,16 +34,18 @@ pub struct Visitor {
     pub session: SessionId,
     /// Shown in the demo job's messages.
     pub display_name: String,
-    /// From `Accept-Language`: the first language tag, or `en`.
-    pub locale: String,
+    /// The language chosen with the switcher, else the best match for
+    /// `Accept-Language`, else English.
+    pub locale: Locale,
 }
 
 impl Visitor {
     /// Reads the visitor from request headers. `None` for the session when
     /// the cookie is missing or not a valid id (a new one is then made).
-    pub fn from_headers(headers: &http::HeaderMap) -> (Option<SessionId>, String, String) {
+    pub fn from_headers(headers: &http::HeaderMap) -> (Option<SessionId>, String, Locale) {
         let mut session = None;
         let mut name = None;
+        let mut chosen = None;
         for value in headers.get_all(http::header::COOKIE) {
             let Ok(value) = value.to_str() else { continue };
             for pair in value.split(';') {
@@ -49,31 +55,23 @@ impl Visitor {
                 match k {
                     SESSION_COOKIE => session = v.parse().ok(),
                     NAME_COOKIE => name = decode_name(v),
+                    LANG_COOKIE => chosen = Locale::from_tag(v),
                     _ => {}
                 }
             }
         }
-        let locale = headers
-            .get(http::header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(primary_language)
-            .unwrap_or_else(|| "en".to_owned());
+        let locale = chosen.unwrap_or_else(|| {
+            headers
+                .get(http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map_or(Locale::En, Locale::negotiate)
+        });
         (
             session,
             name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
             locale,
         )
     }
-}
-
-/// The first language tag of an `Accept-Language` value, if it is well formed.
-fn primary_language(header: &str) -> Option<String> {
-    let tag = header.split(',').next()?.split(';').next()?.trim();
-    let ok = !tag.is_empty()
-        && tag.len() <= 35
-        && tag != "*"
-        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    ok.then(|| tag.to_ascii_lowercase())
 }
 
 /// Characters kept as they are in the name cookie; all others are escaped,
@@ -85,6 +83,14 @@ pub fn name_cookie(name: &str) -> String {
     format!(
         "{NAME_COOKIE}={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax",
         utf8_percent_encode(name, NAME_ESCAPE)
+    )
+}
+
+/// The `Set-Cookie` value storing the chosen language.
+pub fn lang_cookie(locale: Locale) -> String {
+    format!(
+        "{LANG_COOKIE}={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax",
+        locale.tag()
     )
 }
 
@@ -122,6 +128,20 @@ pub async fn visitor() -> Result<Visitor, ServerFnError> {
         .await
         .map_err(|_| ServerFnError::new("no session on this request"))?;
     Ok(visitor)
+}
+
+/// The path (and query) of the page a form was posted from, if it is on
+/// this site: where to send the visitor back. Never another site.
+pub async fn referer_path() -> Option<String> {
+    let headers = leptos_axum::extract::<http::HeaderMap>().await.ok()?;
+    let referer = headers.get(http::header::REFERER)?.to_str().ok()?;
+    let host = headers.get(http::header::HOST)?.to_str().ok()?;
+    let rest = referer
+        .strip_prefix("http://")
+        .or_else(|| referer.strip_prefix("https://"))?;
+    let path = rest.strip_prefix(host)?;
+    let path = if path.is_empty() { "/" } else { path };
+    (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_owned())
 }
 
 #[cfg(test)]
@@ -162,7 +182,18 @@ mod tests {
         let (session, name, locale) = Visitor::from_headers(&headers);
         assert_eq!(session, Some(id));
         assert_eq!(name, DEFAULT_NAME);
-        assert_eq!(locale, "de-de");
+        assert_eq!(locale, Locale::De);
+        // The switcher's choice wins over the browser's.
+        headers.insert(
+            http::header::COOKIE,
+            format!(
+                "{}; {SESSION_COOKIE}={id}",
+                lang_cookie(Locale::Fr).split(';').next().unwrap()
+            )
+            .parse()
+            .unwrap(),
+        );
+        assert_eq!(Visitor::from_headers(&headers).2, Locale::Fr);
     }
 
     #[test]

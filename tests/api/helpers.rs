@@ -18,16 +18,32 @@ pub struct TestApp {
     pub client: Client,
     stop: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Holds the app's database; deleted when the app is dropped.
+    pub data: tempfile::TempDir,
 }
 
+/// A config whose database is a new file in `dir`.
+pub fn with_database(mut config: Config, dir: &tempfile::TempDir) -> Config {
+    config.database_url = format!("sqlite://{}/jobstream.db", dir.path().display());
+    config
+}
+
+/// A real server on port 0 with its own new database.
 pub async fn spawn_app(config: Config) -> TestApp {
+    let data = tempfile::tempdir().unwrap();
+    let config = with_database(config, &data);
+    spawn_app_in(config, data).await
+}
+
+/// A real server on port 0 with the database `config` names (kept in `data`).
+pub async fn spawn_app_in(config: Config, data: tempfile::TempDir) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let options = LeptosOptions::builder()
         .output_name("jobstream")
         .site_addr(addr)
         .build();
-    let state = AppState::new(options, config);
+    let state = AppState::new(options, config).await.unwrap();
     let stop = CancellationToken::new();
     let signal = stop.clone();
     let server = tokio::spawn(serve(
@@ -40,6 +56,7 @@ pub async fn spawn_app(config: Config) -> TestApp {
         client: session(),
         stop,
         server,
+        data,
     }
 }
 
@@ -90,9 +107,11 @@ impl TestApp {
         read_all(resp).await
     }
 
-    pub async fn shutdown(self) {
+    /// Stops the server gracefully; returns its data folder.
+    pub async fn shutdown(self) -> tempfile::TempDir {
         self.stop.cancel();
         self.server.await.unwrap().unwrap();
+        self.data
     }
 }
 

@@ -263,7 +263,9 @@ async fn requests_during_shutdown_get_503() {
     let options = leptos::prelude::LeptosOptions::builder()
         .output_name("jobstream")
         .build();
-    let state = jobstream::AppState::new(options, Config::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::helpers::with_database(Config::default(), &dir);
+    let state = jobstream::AppState::new(options, config).await.unwrap();
     state.shutdown.cancel();
     let resp = jobstream::router(state)
         .oneshot(

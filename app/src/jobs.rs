@@ -1,0 +1,266 @@
+//! The session's job list, server-rendered and then kept live by one
+//! `EventSource` on `/api/events` for all of the session's jobs (not one
+//! per job: browsers allow only 6 connections per host over HTTP/1.1).
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::i18n::Strings;
+
+/// A job as the list shows it; the JSON of the API's job summaries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRow {
+    /// Its id.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `interrupted`.
+    pub state: String,
+    /// Why it failed.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Last reported progress, 0 to 1.
+    #[serde(default)]
+    pub progress: Option<f64>,
+    /// What it was doing then.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Unix ms.
+    pub created_at: u64,
+    /// Unix ms.
+    #[serde(default)]
+    pub started_at: Option<u64>,
+    /// Unix ms.
+    #[serde(default)]
+    pub finished_at: Option<u64>,
+}
+
+#[cfg(feature = "ssr")]
+impl From<jobstream_engine::JobSummary> for JobRow {
+    fn from(s: jobstream_engine::JobSummary) -> Self {
+        JobRow {
+            id: s.id,
+            kind: s.kind,
+            state: s.state.as_str().to_owned(),
+            error: s.error,
+            progress: s.progress,
+            label: s.label,
+            created_at: s.created_at,
+            started_at: s.started_at,
+            finished_at: s.finished_at,
+        }
+    }
+}
+
+/// Whether a state is final.
+pub fn is_terminal(state: &str) -> bool {
+    !matches!(state, "queued" | "running")
+}
+
+/// Cancels one of the visitor's jobs. Returns its state afterwards
+/// (`cancelled`, or still `running` until it reaches its next step).
+#[server(endpoint = "cancel_job")]
+pub async fn cancel_job(id: String) -> Result<String, ServerFnError> {
+    use jobstream_engine::{CancelError, Engine, JobId};
+
+    let visitor = crate::ssr::visitor().await?;
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    let Ok(id) = id.parse::<JobId>() else {
+        response.set_status(http::StatusCode::NOT_FOUND);
+        return Err(ServerFnError::new("no such job"));
+    };
+    match expect_context::<Engine>().cancel(visitor.session, id).await {
+        Ok(job) => Ok(job.log.state().as_str().to_owned()),
+        Err(e) => {
+            response.set_status(match e {
+                CancelError::NotFound => http::StatusCode::NOT_FOUND,
+                CancelError::Ended(_) => http::StatusCode::CONFLICT,
+                CancelError::Store => http::StatusCode::SERVICE_UNAVAILABLE,
+            });
+            Err(ServerFnError::new(e.to_string()))
+        }
+    }
+}
+
+/// `2026-11-24 17:05:09 UTC` for a Unix time in ms: the same text on the
+/// server and in the browser, so hydration matches.
+pub fn format_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `850 ms`, `12 s`, `3 min 5 s`, `2 h 4 min`.
+pub fn format_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0 => format!("{ms} ms"),
+        1..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// Puts `row` in `rows` (replacing the job's old row), newest first.
+pub fn upsert(rows: &mut Vec<JobRow>, row: JobRow) {
+    match rows.iter_mut().find(|r| r.id == row.id) {
+        Some(old) => *old = row,
+        None => {
+            let at = rows
+                .iter()
+                .position(|r| r.created_at < row.created_at)
+                .unwrap_or(rows.len());
+            rows.insert(at, row);
+        }
+    }
+}
+
+/// The session's jobs as a table, kept live.
+#[component]
+pub fn JobList(strings: Strings, initial: Vec<JobRow>) -> impl IntoView {
+    let rows = RwSignal::new(initial);
+    #[cfg(feature = "hydrate")]
+    follow_feed(rows);
+    let s = strings.clone();
+    let header = move |key: &str| view! { <th scope="col">{s.t(key)}</th> };
+    let empty = strings.t("jobs-empty");
+    let table_label = strings.t("jobs-heading");
+    view! {
+        <table class="jobs" aria-label=table_label>
+            <thead>
+                <tr>
+                    {header("col-kind")}
+                    {header("col-state")}
+                    {header("col-progress")}
+                    {header("col-started")}
+                    {header("col-duration")}
+                    <td></td>
+                </tr>
+            </thead>
+            <tbody>
+                <For
+                    each=move || rows.get()
+                    key=|r| (r.id.clone(), r.state.clone(), r.progress.map(|p| (p * 1000.0) as u32), r.started_at, r.finished_at)
+                    let:row
+                >
+                    <Row row strings=strings.clone()/>
+                </For>
+            </tbody>
+        </table>
+        <p class="notice" hidden=move || !rows.with(Vec::is_empty)>{empty}</p>
+    }
+}
+
+#[component]
+fn Row(row: JobRow, strings: Strings) -> impl IntoView {
+    let locale = strings.locale;
+    let cancel = ServerAction::<CancelJob>::new();
+    let progress = row
+        .progress
+        .map_or_else(|| "–".to_owned(), |p| locale.percent(p));
+    let started = row
+        .started_at
+        .map_or_else(|| strings.t("not-yet"), format_time);
+    let duration = match (row.started_at, row.finished_at) {
+        (Some(a), Some(b)) => format_duration(b.saturating_sub(a)),
+        (Some(_), None) => "…".to_owned(),
+        _ => "–".to_owned(),
+    };
+    let live = !is_terminal(&row.state);
+    let state_text = strings.t(&format!("state-{}", row.state));
+    let cancel_id = row.id.clone();
+    let cancel_text = strings.t("button-cancel");
+    let cancel_label = format!("{cancel_text} {}", row.kind);
+    view! {
+        <tr data-job=row.id.clone()>
+            <td><a href=format!("/jobs/{}", row.id)>{row.kind.clone()}</a></td>
+            <td class=format!("state state-{}", row.state)>{state_text}</td>
+            <td class="progress" title=row.label.clone().unwrap_or_default()>{progress}</td>
+            <td>{started}</td>
+            <td>{duration}</td>
+            <td>
+                {live.then(|| view! {
+                    <ActionForm action=cancel>
+                        <input type="hidden" name="id" value=cancel_id/>
+                        <button type="submit" class="secondary" aria-label=cancel_label
+                            disabled=move || cancel.pending().get()>
+                            {cancel_text}
+                        </button>
+                    </ActionForm>
+                })}
+            </td>
+        </tr>
+    }
+}
+
+/// Opens the session's feed and upserts every job it reports.
+#[cfg(feature = "hydrate")]
+fn follow_feed(rows: RwSignal<Vec<JobRow>>) {
+    let on_job = move |data: String| {
+        if let Ok(row) = serde_json::from_str::<JobRow>(&data) {
+            rows.update(|r| upsert(r, row));
+        }
+    };
+    if let Ok(feed) = crate::live::Feed::open("/api/events", on_job) {
+        let feed = send_wrapper::SendWrapper::new(feed);
+        on_cleanup(move || drop(feed));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, created_at: u64) -> JobRow {
+        JobRow {
+            id: id.into(),
+            kind: "demo".into(),
+            state: "queued".into(),
+            error: None,
+            progress: None,
+            label: None,
+            created_at,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn rows_stay_newest_first_and_update_in_place() {
+        let mut rows = vec![row("b", 20), row("a", 10)];
+        upsert(&mut rows, row("c", 30));
+        upsert(&mut rows, row("m", 15));
+        let mut changed = row("a", 10);
+        changed.state = "running".into();
+        upsert(&mut rows, changed);
+        let ids: Vec<_> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["c", "b", "m", "a"]);
+        assert_eq!(rows[3].state, "running");
+    }
+
+    #[test]
+    fn times_and_durations_read_well() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_time(1_795_971_909_000), "2026-11-29 17:05:09 UTC");
+        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(format_duration(850), "850 ms");
+        assert_eq!(format_duration(12_400), "12 s");
+        assert_eq!(format_duration(185_000), "3 min 5 s");
+        assert_eq!(format_duration(7_440_000), "2 h 4 min");
+    }
+}
