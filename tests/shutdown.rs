@@ -1,49 +1,34 @@
 //! The real binary, SIGTERM, and a thousand open streams.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+mod common;
+
 const STREAMS: usize = 1000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_a_thousand_open_streams_exits_within_the_grace_period() {
     rlimit::increase_nofile_limit(u64::MAX).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jobstream"))
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("JOBSTREAM_STREAMS_PER_SESSION", "5000")
-        .env(
-            "JOBSTREAM_DATABASE_URL",
-            format!("sqlite://{}/jobstream.db", data.path().display()),
-        )
-        .env("JOBSTREAM_SHUTDOWN_GRACE_SECS", "10")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-
+    let server = common::start(
+        common::free_port(),
+        data.path(),
+        &[
+            ("JOBSTREAM_STREAMS_PER_SESSION", "5000"),
+            ("JOBSTREAM_SHUTDOWN_GRACE_SECS", "10"),
+        ],
+    )
+    .await;
+    let (mut child, base) = (server.child, server.base);
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .build()
         .unwrap();
-    let started = Instant::now();
-    while client.get(&base).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let created: Value = client
         .post(format!("{base}/api/jobs"))
         .json(&json!({"kind": "demo", "params": {"steps": 2, "interval_ms": 60000}}))

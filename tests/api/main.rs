@@ -3,5 +3,6 @@
 
 mod helpers;
 mod jobs;
+mod list;
 mod nginx;
 mod streams;
