@@ -1,4 +1,11 @@
 import { defineConfig } from "@playwright/test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+// A fresh folder for the test servers' databases on every run (workers
+// inherit it through the environment).
+process.env.E2E_DATA ??= mkdtempSync(join(tmpdir(), "jobstream-e2e-"));
 
 // The server under test: the debug build made by `cargo leptos build`,
 // started here on its own port so a dev server on 3000 does not interfere.
@@ -52,6 +59,7 @@ function server(port: number, env: Record<string, string>) {
     env: {
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: "target/site",
+      JOBSTREAM_DATABASE_URL: `sqlite://${process.env.E2E_DATA}/server-${port}.db`,
       RUST_LOG: "warn",
       ...env,
     },

@@ -14,8 +14,6 @@
 //! * [`config`]: the `JOBSTREAM_*` environment variables.
 //! * [`error`]: API errors and their status codes.
 
-#![recursion_limit = "256"]
-
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;

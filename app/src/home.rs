@@ -240,6 +240,7 @@ pub fn LanguageSwitcher(strings: Strings) -> impl IntoView {
             <button type="submit">{strings.t("button-language")}</button>
         </form>
     }
+    .into_any()
 }
 
 /// `/`: the home page.
@@ -299,6 +300,7 @@ fn Home(data: HomeView) -> impl IntoView {
             </section>
         </div>
     }
+    .into_any()
 }
 
 /// The kinds the form offers, with their fields: (name, label key, default).
@@ -411,4 +413,5 @@ fn StartForm(strings: Strings) -> impl IntoView {
             {move || general_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </section>
     }
+    .into_any()
 }

@@ -222,6 +222,7 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
             <p><a href="/">{back}</a></p>
         </div>
     }
+    .into_any()
 }
 
 /// The signals the live stream feeds.

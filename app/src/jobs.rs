@@ -164,6 +164,7 @@ pub fn JobList(strings: Strings, initial: Vec<JobRow>) -> impl IntoView {
         </table>
         <p class="notice" hidden=move || !rows.with(Vec::is_empty)>{empty}</p>
     }
+    .into_any()
 }
 
 #[component]
@@ -206,6 +207,7 @@ fn Row(row: JobRow, strings: Strings) -> impl IntoView {
             </td>
         </tr>
     }
+    .into_any()
 }
 
 /// Opens the session's feed and upserts every job it reports.
