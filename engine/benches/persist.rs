@@ -85,7 +85,12 @@ fn main() {
     let runs: &[(usize, u32, usize)] = if quick {
         &[(1, 2_000, 64)]
     } else {
-        &[(1, 100_000, 64), (4, 50_000, 64), (16, 10_000, 64), (4, 20_000, 1024)]
+        &[
+            (1, 100_000, 64),
+            (4, 50_000, 64),
+            (16, 10_000, 64),
+            (4, 20_000, 1024),
+        ]
     };
     println!("jobstream: events persisted to SQLite per second");
     for &(jobs, events, size) in runs {
