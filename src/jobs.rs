@@ -9,6 +9,10 @@
 //! * `primes`: counts the primes up to `limit` (2 to 10^9, default
 //!   50,000,000) with a segmented sieve on the blocking pool, reporting
 //!   progress every 1 % and stopping within one segment when cancelled.
+//! * `bench`: for load tests (`bench/`): waits until it has `readers`
+//!   readers (at most `wait_ms`), then emits `events` messages of `size`
+//!   bytes, `SEQ EMIT_UNIX_NANOS xxx...`, at `rate` per second (0: as
+//!   fast as it can).
 //! * `fail`: reports `steps` steps (1 to 1000, default 5) and fails at step
 //!   `at` (default 3) with `message` (optional, at most 200 characters).
 
@@ -25,7 +29,8 @@ pub fn registry() -> Registry {
     r.register("demo", demo)
         .register("echo", echo)
         .register("primes", primes)
-        .register("fail", fail);
+        .register("fail", fail)
+        .register("bench", bench);
     r
 }
 
@@ -340,6 +345,76 @@ async fn fail(ctx: JobContext, p: Fail, out: Emitter) -> Result<(), JobError> {
             &[("step", Arg::Text(&l.int(p.at.into())))],
         )
     })))
+}
+
+/// Parameters of `bench`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bench {
+    events: u64,
+    #[serde(default = "Bench::default_size")]
+    size: usize,
+    #[serde(default)]
+    rate: u64,
+    #[serde(default)]
+    readers: u64,
+    #[serde(default = "Bench::default_wait")]
+    wait_ms: u64,
+}
+
+impl Bench {
+    fn default_size() -> usize {
+        64
+    }
+    fn default_wait() -> u64 {
+        60_000
+    }
+}
+
+impl Params for Bench {
+    fn validate(&self) -> Result<(), FieldError> {
+        range_u64("events", self.events, 1, 10_000_000)?;
+        range_u64("size", self.size as u64, 32, 65_536)?;
+        range_u64("rate", self.rate, 0, 10_000_000)?;
+        range_u64("readers", self.readers, 0, 1_000_000)?;
+        range_u64("wait_ms", self.wait_ms, 0, 600_000)
+    }
+}
+
+/// `SEQ EMIT_UNIX_NANOS ` padded with `x` to `size` bytes.
+fn bench_payload(seq: u64, size: usize) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut text = format!("{seq} {nanos} ");
+    let pad = size.saturating_sub(text.len());
+    text.extend(std::iter::repeat_n('x', pad));
+    text
+}
+
+async fn bench(ctx: JobContext, p: Bench, out: Emitter) -> Result<(), JobError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(p.wait_ms);
+    while (out.readers() as u64) < p.readers {
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        pause(&ctx, 5, 0).await?;
+    }
+    let started = tokio::time::Instant::now();
+    for seq in 1..=p.events {
+        if p.rate > 0 {
+            let due = started + Duration::from_secs_f64(seq as f64 / p.rate as f64);
+            tokio::select! {
+                () = tokio::time::sleep_until(due) => {}
+                () = ctx.cancel.cancelled() => return Err(JobError::new(step_text(&ctx, seq as u32))),
+            }
+        } else if seq % 1024 == 0 {
+            stop_requested(&ctx, seq as u32)?;
+            tokio::task::consume_budget().await;
+        }
+        out.emit(&bench_payload(seq, p.size)).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

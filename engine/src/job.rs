@@ -54,6 +54,11 @@ impl Emitter {
             .await
     }
 
+    /// How many readers are following the job's output right now.
+    pub fn readers(&self) -> usize {
+        self.log.readers()
+    }
+
     /// Reports progress: `fraction` from 0 to 1, and what the job is doing.
     /// Readers see it as an `event: progress` only when the whole
     /// percentage or the label changes, so calling this often is cheap.

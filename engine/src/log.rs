@@ -635,6 +635,11 @@ impl EventLog {
         self.lock().closed
     }
 
+    /// How many readers ([`Subscription`]s) the log has now.
+    pub fn readers(&self) -> usize {
+        self.version.receiver_count()
+    }
+
     /// The owner's feed counter at this log's last visible change.
     pub fn stamp(&self) -> u64 {
         self.lock().stamp

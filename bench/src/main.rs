@@ -1,0 +1,308 @@
+//! `jobstream-bench`: a load generator for SSE servers, aimed at jobstream
+//! and at Nchan (nginx) under the same load.
+//!
+//! ```text
+//! jobstream-bench idle   --target T --url U -n N [--hold S] [--pids P,..]
+//! jobstream-bench fanout --target T --url U -n N --events E --size B [--rate R]
+//! jobstream-bench jobs   --url U --jobs J --events E --size B [--rate R]
+//! jobstream-bench start  --url U [--concurrency C] [--duration S]
+//! jobstream-bench report --results FILE [--markdown FILE] [--svg FILE]
+//! ```
+//!
+//! Every run prints its parameters with its figures and appends them as
+//! one JSON line to `--json FILE` (default `target/bench/results.jsonl`).
+//! Connections are spread over `--sources` loopback source addresses
+//! (127.0.0.2, 127.0.0.3, ...) so ephemeral ports do not run out; events
+//! are parsed by `eventsource-stream` (a conformant SSE parser); each event
+//! carries `SEQ EMIT_UNIX_NANOS PADDING`, so the delay from emit to receipt
+//! is measured per event, and lost and duplicated events are counted per
+//! subscriber.
+
+mod args;
+mod client;
+mod hist;
+mod report;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use args::Args;
+use client::{Conn, Target};
+use hist::Histogram;
+use serde_json::{json, Value};
+
+/// Unix time in nanoseconds.
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let Some((scenario, rest)) = argv.split_first() else {
+        eprintln!("usage: jobstream-bench idle|fanout|jobs|start|report [options]; see the source's docs");
+        std::process::exit(2);
+    };
+    let args = match Args::parse(rest) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("jobstream-bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    if scenario == "report" {
+        if let Err(e) = report::run(&args) {
+            eprintln!("jobstream-bench report: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let result = rt.block_on(async {
+        match scenario.as_str() {
+            "idle" => idle(&args).await,
+            "fanout" => fanout(&args).await,
+            "jobs" => jobs(&args).await,
+            "start" => start(&args).await,
+            other => Err(format!("unknown scenario {other:?}")),
+        }
+    });
+    match result {
+        Ok(value) => {
+            println!("{}", report::line(&value));
+            let path = args.str("json", "target/bench/results.jsonl");
+            if let Some(dir) = std::path::Path::new(&path).parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .expect("results file");
+            writeln!(file, "{value}").expect("results written");
+        }
+        Err(e) => {
+            eprintln!("jobstream-bench {scenario}: {e}");
+            std::process::exit(1);
+        }
+    }
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// Resident memory (bytes) and CPU time (clock ticks) of processes.
+fn usage(pids: &[u32]) -> (u64, u64) {
+    let (mut rss, mut ticks) = (0, 0);
+    for pid in pids {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                rss += kb * 1024;
+            }
+        }
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // Fields after the command name (which may hold spaces).
+            let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let f: Vec<&str> = after.split_whitespace().collect();
+            let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            ticks += get(11) + get(12); // utime, stime
+        }
+    }
+    (rss, ticks)
+}
+
+const TICKS_PER_SEC: f64 = 100.0;
+
+async fn open_all(target: &Target, channel: &str, n: usize, sources: usize) -> Result<Vec<Conn>, String> {
+    let mut conns = Vec::with_capacity(n);
+    let target = Arc::new(target.clone());
+    for start in (0..n).step_by(500) {
+        let batch = (start..(start + 500).min(n)).map(|i| {
+            let target = Arc::clone(&target);
+            let channel = channel.to_owned();
+            tokio::spawn(async move { target.subscribe(&channel, i % sources).await })
+        });
+        for handle in futures_util::future::join_all(batch).await {
+            conns.push(handle.map_err(|e| e.to_string())??);
+        }
+    }
+    Ok(conns)
+}
+
+async fn idle(args: &Args) -> Result<Value, String> {
+    let target = Target::new(args).await?;
+    let n = args.num("n", 1000)? as usize;
+    let hold = args.num("hold", 10)?;
+    let pids = args.pids()?;
+    let channel = target.create_channel(1, 64, 0, u64::MAX).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (rss0, _) = usage(&pids);
+    let conns = open_all(&target, &channel, n, args.num("sources", 8)? as usize).await?;
+    let readers: Vec<_> = conns.into_iter().map(|c| tokio::spawn(c.drain())).collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (rss1, t0) = usage(&pids);
+    tokio::time::sleep(Duration::from_secs(hold)).await;
+    let (rss2, t1) = usage(&pids);
+    let open = readers.iter().filter(|r| !r.is_finished()).count();
+    for r in &readers {
+        r.abort();
+    }
+    target.close_channel(&channel).await;
+    let per_conn = (rss1.max(rss2).saturating_sub(rss0)) as f64 / n as f64;
+    Ok(json!({
+        "scenario": "idle", "target": target.name(), "n": n, "hold_s": hold,
+        "open_at_end": open,
+        "rss_before_mib": rss0 as f64 / 1048576.0,
+        "rss_after_mib": rss2 as f64 / 1048576.0,
+        "rss_per_conn_kib": per_conn / 1024.0,
+        "cpu_pct": (t1 - t0) as f64 / TICKS_PER_SEC / hold as f64 * 100.0,
+    }))
+}
+
+/// What the subscribers of one run saw.
+#[derive(Default)]
+struct Tally {
+    hist: Histogram,
+    received: u64,
+    lost: u64,
+    dup: u64,
+    first_emit_ns: u64,
+    last_receipt_ns: u64,
+    incomplete: usize,
+}
+
+impl Tally {
+    fn merge(&mut self, o: client::Seen) {
+        self.hist.merge(&o.hist);
+        self.received += o.received;
+        self.lost += o.lost;
+        self.dup += o.dup;
+        if o.first_emit_ns > 0 && (self.first_emit_ns == 0 || o.first_emit_ns < self.first_emit_ns) {
+            self.first_emit_ns = o.first_emit_ns;
+        }
+        self.last_receipt_ns = self.last_receipt_ns.max(o.last_receipt_ns);
+        self.incomplete += usize::from(!o.complete);
+    }
+
+    fn json(&self, mut v: Value) -> Value {
+        let secs = (self.last_receipt_ns.saturating_sub(self.first_emit_ns)) as f64 / 1e9;
+        let m = v.as_object_mut().expect("an object");
+        m.insert("delivered".into(), self.received.into());
+        m.insert("elapsed_s".into(), secs.into());
+        m.insert("events_per_s".into(), (self.received as f64 / secs.max(1e-9)).into());
+        m.insert("p50_ms".into(), (self.hist.quantile(0.50) as f64 / 1e3).into());
+        m.insert("p99_ms".into(), (self.hist.quantile(0.99) as f64 / 1e3).into());
+        m.insert("max_ms".into(), (self.hist.max() as f64 / 1e3).into());
+        m.insert("lost".into(), self.lost.into());
+        m.insert("duplicated".into(), self.dup.into());
+        m.insert("incomplete_subscribers".into(), self.incomplete.into());
+        v
+    }
+}
+
+async fn fanout(args: &Args) -> Result<Value, String> {
+    let target = Target::new(args).await?;
+    let n = args.num("n", 100)? as usize;
+    let events = args.num("events", 1000)?;
+    let size = args.num("size", 64)? as usize;
+    let rate = args.num("rate", 0)?;
+    let pids = args.pids()?;
+    let channel = target.create_channel(events, size, rate, n as u64).await?;
+    let conns = open_all(&target, &channel, n, args.num("sources", 8)? as usize).await?;
+    let (_, t0) = usage(&pids);
+    let readers: Vec<_> = conns
+        .into_iter()
+        .map(|c| tokio::spawn(c.read_events(events)))
+        .collect();
+    target.publish(&channel, events, size, rate, n).await?;
+    let mut tally = Tally::default();
+    for r in readers {
+        tally.merge(r.await.map_err(|e| e.to_string())?);
+    }
+    let (_, t1) = usage(&pids);
+    target.close_channel(&channel).await;
+    // A paced run measures latency at a given rate; it is reported apart.
+    let scenario = if rate > 0 { "fanout-paced" } else { "fanout" };
+    let v = json!({
+        "scenario": scenario, "target": target.name(), "n": n, "events": events,
+        "size": size, "rate": rate,
+        "server_cpu_s": (t1 - t0) as f64 / TICKS_PER_SEC,
+    });
+    Ok(tally.json(v))
+}
+
+async fn jobs(args: &Args) -> Result<Value, String> {
+    let target = Target::new(args).await?;
+    if target.name() != "jobstream" {
+        return Err("the jobs scenario is for jobstream".into());
+    }
+    let j = args.num("jobs", 16)? as usize;
+    let events = args.num("events", 1000)?;
+    let size = args.num("size", 64)? as usize;
+    let rate = args.num("rate", 0)?;
+    let mut readers = Vec::new();
+    for i in 0..j {
+        let channel = target.create_channel(events, size, rate, 1).await?;
+        let conn = target.subscribe(&channel, i % 8).await?;
+        readers.push(tokio::spawn(conn.read_events(events)));
+    }
+    let mut tally = Tally::default();
+    for r in readers {
+        tally.merge(r.await.map_err(|e| e.to_string())?);
+    }
+    let v = json!({
+        "scenario": "jobs", "target": "jobstream", "jobs": j, "events": events,
+        "size": size, "rate": rate,
+    });
+    Ok(tally.json(v))
+}
+
+async fn start(args: &Args) -> Result<Value, String> {
+    let target = Target::new(args).await?;
+    let concurrency = args.num("concurrency", 8)? as usize;
+    let duration = Duration::from_secs(args.num("duration", 5)?);
+    let target = Arc::new(target);
+    let began = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|i| {
+            let target = Arc::clone(&target);
+            tokio::spawn(async move {
+                let mut hist = Histogram::default();
+                let (mut ok, mut refused) = (0u64, 0u64);
+                let mut conn = target.api_conn(i % 8).await?;
+                while began.elapsed() < duration {
+                    let t = Instant::now();
+                    match conn.start_tiny_job().await? {
+                        201 => ok += 1,
+                        503 => refused += 1,
+                        other => return Err(format!("POST /api/jobs answered {other}")),
+                    }
+                    hist.record(t.elapsed().as_micros() as u64);
+                }
+                Ok::<_, String>((hist, ok, refused))
+            })
+        })
+        .collect();
+    let (mut hist, mut ok, mut refused) = (Histogram::default(), 0, 0);
+    for w in workers {
+        let (h, o, r) = w.await.map_err(|e| e.to_string())??;
+        hist.merge(&h);
+        ok += o;
+        refused += r;
+    }
+    let secs = began.elapsed().as_secs_f64();
+    Ok(json!({
+        "scenario": "start", "target": target.name(), "concurrency": concurrency,
+        "duration_s": secs, "started": ok, "refused_503": refused,
+        "jobs_per_s": ok as f64 / secs,
+        "p50_ms": hist.quantile(0.5) as f64 / 1e3, "p99_ms": hist.quantile(0.99) as f64 / 1e3,
+    }))
+}
