@@ -23,7 +23,10 @@ impl Args {
 
     /// A text option.
     pub fn str(&self, name: &str, default: &str) -> String {
-        self.0.get(name).cloned().unwrap_or_else(|| default.to_owned())
+        self.0
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| default.to_owned())
     }
 
     /// A whole-number option.
@@ -42,7 +45,11 @@ impl Args {
         let text = self.str("pids", "");
         text.split(',')
             .filter(|p| !p.is_empty())
-            .map(|p| p.trim().parse().map_err(|_| format!("--pids: bad pid {p:?}")))
+            .map(|p| {
+                p.trim()
+                    .parse()
+                    .map_err(|_| format!("--pids: bad pid {p:?}"))
+            })
             .collect()
     }
 }

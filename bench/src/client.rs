@@ -5,7 +5,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
-use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, BodyStream, Full};
 use hyper::body::Incoming;
@@ -126,7 +125,11 @@ impl Target {
                     .send("POST", "/api/jobs", Some(body.to_string()))
                     .await?;
                 let status = resp.status();
-                let body = resp.into_body().collect().await.map_err(|e| e.to_string())?;
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if status != 201 {
                     return Err(format!(
                         "POST /api/jobs answered {status}: {}",
@@ -184,7 +187,11 @@ impl Target {
         // subscriber has had its 200 already, so wait at most 3 s for it.
         for _ in 0..150 {
             let resp = api.send_accept("GET", &path, None, "text/json").await?;
-            let body = resp.into_body().collect().await.map_err(|e| e.to_string())?;
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?;
             let v: serde_json::Value = serde_json::from_slice(&body.to_bytes()).unwrap_or_default();
             if v["subscribers"].as_u64().unwrap_or(0) >= readers as u64 {
                 break;
@@ -194,12 +201,17 @@ impl Target {
         let started = tokio::time::Instant::now();
         for seq in 1..=events {
             if rate > 0 {
-                tokio::time::sleep_until(started + Duration::from_secs_f64(seq as f64 / rate as f64))
-                    .await;
+                tokio::time::sleep_until(
+                    started + Duration::from_secs_f64(seq as f64 / rate as f64),
+                )
+                .await;
             }
             let resp = api.send("POST", &path, Some(payload(seq, size))).await?;
             let status = resp.status();
-            resp.into_body().collect().await.map_err(|e| e.to_string())?;
+            resp.into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?;
             if !status.is_success() {
                 return Err(format!("publish answered {status}"));
             }
@@ -215,7 +227,10 @@ impl Target {
                     api.send("POST", &format!("/api/jobs/{channel}/cancel"), None)
                         .await
                 }
-                Kind::Nchan => api.send("DELETE", &format!("/pub?id={channel}"), None).await,
+                Kind::Nchan => {
+                    api.send("DELETE", &format!("/pub?id={channel}"), None)
+                        .await
+                }
             };
         }
     }
@@ -274,7 +289,10 @@ impl Api {
         let body = r#"{"kind":"echo","params":{"messages":["hi"]}}"#.to_owned();
         let resp = self.send("POST", "/api/jobs", Some(body)).await?;
         let status = resp.status().as_u16();
-        resp.into_body().collect().await.map_err(|e| e.to_string())?;
+        resp.into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(status)
     }
 }
@@ -297,8 +315,9 @@ pub struct Seen {
     pub complete: bool,
 }
 
-/// Silence after which a subscriber gives up waiting for events.
-const QUIET: Duration = Duration::from_secs(20);
+/// Silence after which a subscriber gives up waiting for events (then
+/// the events it did not get count as lost).
+const QUIET: Duration = Duration::from_secs(120);
 
 impl Conn {
     /// Reads until the server ends the stream (keep-alives and all).
@@ -309,42 +328,42 @@ impl Conn {
 
     /// Reads events numbered 1..=`events`, timing each from its emit.
     pub async fn read_events(self, events: u64) -> Seen {
-        let body = BodyStream::new(self.resp.into_body()).filter_map(|f| async move {
-            match f {
-                Ok(frame) => frame.into_data().ok().map(Ok::<_, std::io::Error>),
-                Err(e) => Some(Err(std::io::Error::other(e))),
-            }
-        });
-        let mut sse = Box::pin(body.eventsource());
+        let mut body = BodyStream::new(self.resp.into_body());
+        let mut parser = crate::sse::Parser::new();
         let mut seen = Seen::default();
         let mut last = 0u64;
         while last < events {
-            let Ok(Some(Ok(event))) = tokio::time::timeout(QUIET, sse.next()).await else {
+            let Ok(Some(Ok(frame))) = tokio::time::timeout(QUIET, body.next()).await else {
                 break;
             };
-            let now = now_ns();
-            if event.event != "message" {
+            let Ok(chunk) = frame.into_data() else {
                 continue;
-            }
-            let mut parts = event.data.splitn(3, ' ');
-            let (Some(Ok(seq)), Some(Ok(emitted))) = (
-                parts.next().map(str::parse::<u64>),
-                parts.next().map(str::parse::<u64>),
-            ) else {
-                continue; // the sentinel, or not ours
             };
-            seen.received += 1;
-            if seq <= last {
-                seen.dup += 1;
-                continue;
-            }
-            seen.lost += seq - last - 1;
-            last = seq;
-            if seen.first_emit_ns == 0 || emitted < seen.first_emit_ns {
-                seen.first_emit_ns = emitted;
-            }
-            seen.last_receipt_ns = now;
-            seen.hist.record(now.saturating_sub(emitted) / 1000);
+            let now = now_ns();
+            parser.feed(&chunk, &mut |event, data| {
+                if event != "message" {
+                    return;
+                }
+                let mut parts = data.splitn(3, ' ');
+                let (Some(Ok(seq)), Some(Ok(emitted))) = (
+                    parts.next().map(str::parse::<u64>),
+                    parts.next().map(str::parse::<u64>),
+                ) else {
+                    return; // the sentinel, or not ours
+                };
+                seen.received += 1;
+                if seq <= last {
+                    seen.dup += 1;
+                    return;
+                }
+                seen.lost += seq - last - 1;
+                last = seq;
+                if seen.first_emit_ns == 0 || emitted < seen.first_emit_ns {
+                    seen.first_emit_ns = emitted;
+                }
+                seen.last_receipt_ns = now;
+                seen.hist.record(now.saturating_sub(emitted) / 1000);
+            });
         }
         seen.lost += events - last;
         seen.complete = last == events;

@@ -13,7 +13,8 @@
 //! one JSON line to `--json FILE` (default `target/bench/results.jsonl`).
 //! Connections are spread over `--sources` loopback source addresses
 //! (127.0.0.2, 127.0.0.3, ...) so ephemeral ports do not run out; events
-//! are parsed by `eventsource-stream` (a conformant SSE parser); each event
+//! are parsed by a conformant, allocation-free SSE parser (`sse.rs`,
+//! checked against `eventsource-stream`); each event
 //! carries `SEQ EMIT_UNIX_NANOS PADDING`, so the delay from emit to receipt
 //! is measured per event, and lost and duplicated events are counted per
 //! subscriber.
@@ -22,6 +23,7 @@ mod args;
 mod client;
 mod hist;
 mod report;
+mod sse;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -41,7 +43,9 @@ pub fn now_ns() -> u64 {
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some((scenario, rest)) = argv.split_first() else {
-        eprintln!("usage: jobstream-bench idle|fanout|jobs|start|report [options]; see the source's docs");
+        eprintln!(
+            "usage: jobstream-bench idle|fanout|jobs|start|report [options]; see the source's docs"
+        );
         std::process::exit(2);
     };
     let args = match Args::parse(rest) {
@@ -121,7 +125,12 @@ fn usage(pids: &[u32]) -> (u64, u64) {
 
 const TICKS_PER_SEC: f64 = 100.0;
 
-async fn open_all(target: &Target, channel: &str, n: usize, sources: usize) -> Result<Vec<Conn>, String> {
+async fn open_all(
+    target: &Target,
+    channel: &str,
+    n: usize,
+    sources: usize,
+) -> Result<Vec<Conn>, String> {
     let mut conns = Vec::with_capacity(n);
     let target = Arc::new(target.clone());
     for start in (0..n).step_by(500) {
@@ -185,7 +194,8 @@ impl Tally {
         self.received += o.received;
         self.lost += o.lost;
         self.dup += o.dup;
-        if o.first_emit_ns > 0 && (self.first_emit_ns == 0 || o.first_emit_ns < self.first_emit_ns) {
+        if o.first_emit_ns > 0 && (self.first_emit_ns == 0 || o.first_emit_ns < self.first_emit_ns)
+        {
             self.first_emit_ns = o.first_emit_ns;
         }
         self.last_receipt_ns = self.last_receipt_ns.max(o.last_receipt_ns);
@@ -197,9 +207,18 @@ impl Tally {
         let m = v.as_object_mut().expect("an object");
         m.insert("delivered".into(), self.received.into());
         m.insert("elapsed_s".into(), secs.into());
-        m.insert("events_per_s".into(), (self.received as f64 / secs.max(1e-9)).into());
-        m.insert("p50_ms".into(), (self.hist.quantile(0.50) as f64 / 1e3).into());
-        m.insert("p99_ms".into(), (self.hist.quantile(0.99) as f64 / 1e3).into());
+        m.insert(
+            "events_per_s".into(),
+            (self.received as f64 / secs.max(1e-9)).into(),
+        );
+        m.insert(
+            "p50_ms".into(),
+            (self.hist.quantile(0.50) as f64 / 1e3).into(),
+        );
+        m.insert(
+            "p99_ms".into(),
+            (self.hist.quantile(0.99) as f64 / 1e3).into(),
+        );
         m.insert("max_ms".into(), (self.hist.max() as f64 / 1e3).into());
         m.insert("lost".into(), self.lost.into());
         m.insert("duplicated".into(), self.dup.into());
@@ -235,6 +254,7 @@ async fn fanout(args: &Args) -> Result<Value, String> {
         "scenario": scenario, "target": target.name(), "n": n, "events": events,
         "size": size, "rate": rate,
         "server_cpu_s": (t1 - t0) as f64 / TICKS_PER_SEC,
+        "server_cpu_us_per_event": (t1 - t0) as f64 / TICKS_PER_SEC * 1e6 / tally.received.max(1) as f64,
     });
     Ok(tally.json(v))
 }

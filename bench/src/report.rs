@@ -44,14 +44,31 @@ fn load(path: &str) -> Result<Runs, String> {
 }
 
 /// The metrics compared, with whether higher is better.
-const METRICS: [(&str, &str, &str, bool); 9] = [
-    ("idle", "rss_per_conn_kib", "memory per subscriber (KiB)", false),
+const METRICS: [(&str, &str, &str, bool); 11] = [
+    (
+        "idle",
+        "rss_per_conn_kib",
+        "memory per subscriber (KiB)",
+        false,
+    ),
     ("idle", "cpu_pct", "CPU while idle (%)", false),
     ("fanout", "events_per_s", "delivered events/s", true),
+    (
+        "fanout",
+        "server_cpu_us_per_event",
+        "server CPU per delivered event (µs)",
+        false,
+    ),
     ("fanout", "p50_ms", "p50 latency (ms)", false),
     ("fanout", "p99_ms", "p99 latency (ms)", false),
     ("fanout", "max_ms", "max latency (ms)", false),
     ("fanout-paced", "events_per_s", "delivered events/s", true),
+    (
+        "fanout-paced",
+        "server_cpu_us_per_event",
+        "server CPU per delivered event (µs)",
+        false,
+    ),
     ("fanout-paced", "p50_ms", "p50 latency (ms)", false),
     ("fanout-paced", "p99_ms", "p99 latency (ms)", false),
 ];
@@ -70,7 +87,11 @@ fn table(runs: &Runs) -> String {
             };
             let (a, b) = (f(j, key), f(c, key));
             let ratio = a / b;
-            let better = if (a > b) == higher_better { "jobstream" } else { "Nchan" };
+            let better = if (a > b) == higher_better {
+                "jobstream"
+            } else {
+                "Nchan"
+            };
             let _ = writeln!(
                 out,
                 "| {scenario} | {n} | {label} | {a:.2} | {b:.2} | {ratio:.2} | {better} |"
@@ -141,8 +162,12 @@ fn chart(runs: &Runs) -> String {
         }
         let (w, h, y0) = (360.0, 250.0, 50.0);
         let lx = |v: f64| v.log10();
-        let (xmin, xmax) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), (x, _)| (a.min(lx(*x)), b.max(lx(*x))));
-        let (ymin, ymax) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), (_, y)| (a.min(lx(*y)), b.max(lx(*y))));
+        let (xmin, xmax) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), (x, _)| {
+            (a.min(lx(*x)), b.max(lx(*x)))
+        });
+        let (ymin, ymax) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), (_, y)| {
+            (a.min(lx(*y)), b.max(lx(*y)))
+        });
         let (xmin, xmax) = (xmin - 0.1, xmax + 0.1);
         let (ymin, ymax) = (ymin.floor(), ymax.ceil().max(ymin.floor() + 1.0));
         let px = |x: f64| x0 + (lx(x) - xmin) / (xmax - xmin) * w;
@@ -178,14 +203,22 @@ fn chart(runs: &Runs) -> String {
         }
         for (target, color, dy) in [("jobstream", "#2456d6", 0.0), ("nchan", "#c0392b", 16.0)] {
             let pts = series(target, key);
-            let path: Vec<String> = pts.iter().map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y))).collect();
+            let path: Vec<String> = pts
+                .iter()
+                .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
+                .collect();
             let _ = writeln!(
                 svg,
                 r##"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"##,
                 path.join(" ")
             );
             for (x, y) in &pts {
-                let _ = writeln!(svg, r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"##, px(*x), py(*y));
+                let _ = writeln!(
+                    svg,
+                    r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"##,
+                    px(*x),
+                    py(*y)
+                );
             }
             let _ = writeln!(
                 svg,
