@@ -13,6 +13,7 @@
 //!   progress; on (re)connect, every job of the session in memory.
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::time::Duration;
 
 use app::ssr::Visitor;
@@ -25,6 +26,7 @@ use bytes::BytesMut;
 use futures_util::stream;
 use jobstream_engine::{sse, Engine, JobId, NewJob, Subscription};
 use serde::{Deserialize, Serialize};
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
@@ -214,6 +216,69 @@ impl StreamEnds {
 /// How soon a client whose stream we ended should come back.
 const RETRY_AFTER_END_MS: u64 = 1000;
 
+/// A stream's two timers, set up once per stream (not once per write):
+/// the end of its lifetime, and a keep-alive tick that fires at most once
+/// per keep-alive period however many events are sent.
+struct Timers {
+    lifetime: Pin<Box<Sleep>>,
+    tick: Pin<Box<Sleep>>,
+    keep_alive: Duration,
+    /// When the stream last wrote anything.
+    sent_at: Instant,
+}
+
+/// Why [`Timers::wait`] returned.
+enum Due {
+    /// Nothing was written for a keep-alive period.
+    KeepAlive,
+    /// The stream's lifetime is over.
+    End,
+}
+
+impl Timers {
+    fn new(ends: &StreamEnds) -> Self {
+        let now = Instant::now();
+        Timers {
+            lifetime: Box::pin(tokio::time::sleep_until(ends.deadline)),
+            tick: Box::pin(tokio::time::sleep_until(now + ends.keep_alive)),
+            keep_alive: ends.keep_alive,
+            sent_at: now,
+        }
+    }
+
+    fn sent(&mut self) {
+        self.sent_at = Instant::now();
+    }
+
+    async fn wait(&mut self) -> Due {
+        loop {
+            tokio::select! {
+                biased;
+                () = self.lifetime.as_mut() => return Due::End,
+                () = self.tick.as_mut() => {
+                    let due = self.sent_at + self.keep_alive;
+                    if Instant::now() >= due {
+                        self.sent();
+                        self.tick.as_mut().reset(self.sent_at + self.keep_alive);
+                        return Due::KeepAlive;
+                    }
+                    // Something was written meanwhile: look again later.
+                    self.tick.as_mut().reset(due);
+                }
+            }
+        }
+    }
+}
+
+/// What a stream writes when one of its timers is due: a keep-alive
+/// comment, or (lifetime over) a `retry:` hint, after which it ends.
+fn on_due(due: Due) -> (Bytes, bool) {
+    match due {
+        Due::KeepAlive => (Bytes::from_static(sse::KEEP_ALIVE), true),
+        Due::End => (sse::retry(RETRY_AFTER_END_MS), false),
+    }
+}
+
 /// The bytes of one stream: every batch of shared frames as one write, a
 /// keep-alive comment after silence, and an early end with a `retry:` hint
 /// at the end of its lifetime or on shutdown.
@@ -221,12 +286,12 @@ fn event_stream(
     sub: Subscription,
     ends: StreamEnds,
 ) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    stream::unfold(Some((sub, ends)), move |st| async move {
-        let (mut sub, ends) = st?;
+    let timers = Timers::new(&ends);
+    stream::unfold(Some((sub, ends, timers)), move |st| async move {
+        let (mut sub, ends, mut timers) = st?;
         tokio::select! {
             biased;
             () = ends.shutdown.cancelled() => Some((Ok(sse::retry(RETRY_AFTER_END_MS)), None)),
-            () = tokio::time::sleep_until(ends.deadline) => Some((Ok(sse::retry(RETRY_AFTER_END_MS)), None)),
             batch = sub.next() => {
                 let batch = batch?;
                 let mut frames = batch.frames();
@@ -240,10 +305,12 @@ fn event_stream(
                         buf.freeze()
                     }
                 };
-                Some((Ok(bytes), Some((sub, ends))))
+                timers.sent();
+                Some((Ok(bytes), Some((sub, ends, timers))))
             }
-            () = tokio::time::sleep(ends.keep_alive) => {
-                Some((Ok(Bytes::from_static(sse::KEEP_ALIVE)), Some((sub, ends))))
+            due = timers.wait() => {
+                let (bytes, go_on) = on_due(due);
+                Some((Ok(bytes), go_on.then_some((sub, ends, timers))))
             }
         }
     })
@@ -346,30 +413,33 @@ fn feed_stream(
     // The first item says hello (so the browser's `open` fires at once) and
     // carries every job the session has in memory.
     let hello = Bytes::from_static(b": jobs\n\n");
+    let timers = Timers::new(&ends);
     futures_util::StreamExt::chain(
         stream::once(async move { Ok(hello) }),
-        stream::unfold(Some((feed, ends, true)), move |st| async move {
-            let (mut feed, ends, first) = st?;
+        stream::unfold(Some((feed, ends, timers, true)), move |st| async move {
+            let (mut feed, ends, mut timers, first) = st?;
             if first {
                 if let Some(bytes) = feed.changes() {
-                    return Some((Ok(bytes), Some((feed, ends, false))));
+                    timers.sent();
+                    return Some((Ok(bytes), Some((feed, ends, timers, false))));
                 }
             }
             loop {
                 tokio::select! {
                     biased;
                     () = ends.shutdown.cancelled() => return Some((Ok(sse::retry(RETRY_AFTER_END_MS)), None)),
-                    () = tokio::time::sleep_until(ends.deadline) => return Some((Ok(sse::retry(RETRY_AFTER_END_MS)), None)),
                     changed = feed.rx.changed() => {
                         if changed.is_err() {
                             return None; // the engine is gone
                         }
                         if let Some(bytes) = feed.changes() {
-                            return Some((Ok(bytes), Some((feed, ends, false))));
+                            timers.sent();
+                            return Some((Ok(bytes), Some((feed, ends, timers, false))));
                         }
                     }
-                    () = tokio::time::sleep(ends.keep_alive) => {
-                        return Some((Ok(Bytes::from_static(sse::KEEP_ALIVE)), Some((feed, ends, false))));
+                    due = timers.wait() => {
+                        let (bytes, go_on) = on_due(due);
+                        return Some((Ok(bytes), go_on.then_some((feed, ends, timers, false))));
                     }
                 }
             }

@@ -8,13 +8,15 @@
 //! * [`router`]: every route; tests call it directly.
 //! * [`api`]: the JSON API, the job stream `GET /api/jobs/{id}/events` and
 //!   the session's job-list stream `GET /api/events`.
+//! * [`front`]: the accept loop; event streams are written without
+//!   hyper's per-connection buffers, everything else is served by hyper.
 //! * [`session`]: the session cookie, the cross-site check, 503 while draining.
 //! * [`limits`]: caps on open streams.
 //! * [`jobs`]: the job kinds (`demo`, `echo`, `primes`, `fail`).
 //! * [`config`]: the `JOBSTREAM_*` environment variables.
 //! * [`error`]: API errors and their status codes.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +34,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod front;
 pub mod jobs;
 pub mod limits;
 pub mod session;
@@ -111,23 +114,42 @@ pub async fn serve(
     let token = state.shutdown.clone();
     let engine = state.engine.clone();
     let grace = state.config.shutdown_grace;
-    let stop = token.clone();
-    let server = axum::serve(listener, router(state).into_make_service())
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .into_future();
-    let mut server = std::pin::pin!(server);
-    tokio::select! {
-        result = &mut server => return result,
-        () = signal => {}
-    }
-    tracing::info!("shutting down");
-    token.cancel();
-    let drain = async { tokio::join!(engine.shutdown(grace), &mut server).1 };
-    match tokio::time::timeout(grace + Duration::from_secs(1), drain).await {
-        Ok(result) => result,
-        Err(_) => {
-            tracing::warn!("connections still open after the grace period; exiting anyway");
-            Ok(())
+    let app = router(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = tokio_util::task::TaskTracker::new();
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        tokio::select! {
+            () = &mut signal => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(front::connection(stream, app.clone(), graceful.watcher()));
+                }
+                Err(e) => {
+                    // Out of file descriptors, most likely: the open streams'
+                    // own limits answer 429 long before; wait, then go on.
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
         }
     }
+    drop(listener);
+    tracing::info!("shutting down");
+    token.cancel();
+    connections.close();
+    let drain = async {
+        tokio::join!(
+            engine.shutdown(grace),
+            graceful.shutdown(),
+            connections.wait()
+        );
+    };
+    if tokio::time::timeout(grace + Duration::from_secs(1), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the grace period; exiting anyway");
+    }
+    Ok(())
 }

@@ -225,6 +225,9 @@ struct Inner {
     shutdown: CancellationToken,
     /// Workers and running jobs, so shutdown can wait for them.
     tasks: TaskTracker,
+    /// The last `created_at` handed out: creation times strictly increase,
+    /// so "newest first" is the order jobs were submitted in.
+    last_created: std::sync::atomic::AtomicU64,
 }
 
 /// A cheap-to-clone handle on the engine.
@@ -274,6 +277,7 @@ impl Engine {
                 queued: Notify::new(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
+                last_created: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         engine.recover().await?;
@@ -303,6 +307,9 @@ impl Engine {
     async fn recover(&self) -> Result<(), StoreError> {
         let limits = self.inner.config.log_limits;
         for rec in self.inner.store.unfinished().await? {
+            self.inner
+                .last_created
+                .fetch_max(rec.created_at, Ordering::SeqCst);
             let events = self.inner.store.events(rec.id, limits.max_events).await?;
             let links = self.links(rec.id, rec.owner);
             let plan = (rec.state == JobState::Queued)
@@ -470,7 +477,7 @@ impl Engine {
         }
         let run = self.inner.registry.plan(&new.kind, &new.params)?;
         let id = JobId::random();
-        let created_at = now_ms();
+        let created_at = self.next_created_at();
         // Room for the insert, taken first so it is sent under the queue
         // lock, before any event of the job.
         let permit = self
@@ -529,6 +536,19 @@ impl Engine {
         }
         self.inner.queued.notify_one();
         Ok(job)
+    }
+
+    /// Now in Unix ms, or one more than the last value if that is not later.
+    fn next_created_at(&self) -> u64 {
+        let now = now_ms();
+        let last = self
+            .inner
+            .last_created
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or(now);
+        now.max(last + 1)
     }
 
     /// The job `id` if it is in memory and belongs to `owner`. Another

@@ -1,0 +1,295 @@
+//! The accept loop, and a lean HTTP/1 path for event streams.
+//!
+//! hyper gives every HTTP/1 connection an 8 KiB read buffer and an 8 KiB
+//! header write buffer for its whole life (see BENCHMARKS.md). For a page
+//! or an API call that does not matter; for tens of thousands of idle SSE
+//! subscribers it is most of the memory. So each new connection's first
+//! request head is read here, into a buffer that is dropped once parsed:
+//!
+//! * A plain `GET` of an event stream (`/api/events`,
+//!   `/api/jobs/{id}/events`) with no body and no upgrade goes through the
+//!   same axum router (so the same middleware and handlers decide
+//!   everything: session, limits, resume, errors), and its response is
+//!   written here: the status line and headers, `Connection: close`, then
+//!   each body chunk straight to the socket. The connection ends with the
+//!   stream. While streaming, a read of the socket notices the client
+//!   leaving.
+//! * Everything else is handed to hyper with the bytes already read, and
+//!   served as usual (keep-alive, graceful shutdown). The app has no
+//!   upgrades (WebSockets), so connections are not upgradeable.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, HttpBody as _};
+use axum::http::{header, Request, Response, Version};
+use axum::Router;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::Watcher;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tower::ServiceExt;
+
+/// Longest request head read here; a longer one goes to hyper.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Time a client has to send its first request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves one accepted connection.
+pub async fn connection(stream: TcpStream, router: Router, watcher: Watcher) {
+    let _ = stream.set_nodelay(true);
+    let mut stream = stream;
+    let mut head = Vec::with_capacity(1024);
+    let lean = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut head)).await {
+        Err(_) | Ok(Err(_)) => return, // silent or gone before a request
+        Ok(Ok(request)) => request,
+    };
+    match lean {
+        Some(request) => {
+            drop(head);
+            serve_stream(stream, router, request).await;
+        }
+        None => {
+            let io = TokioIo::new(Prefixed {
+                prefix: head,
+                at: 0,
+                stream,
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, TowerToHyperService::new(router));
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!("connection: {e}");
+            }
+        }
+    }
+}
+
+/// Reads until the first request head is complete (or is not ours to
+/// serve). `Some` with the request when it takes the lean path.
+async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<Request<Body>>> {
+    loop {
+        if stream.read_buf(buf).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(buf) {
+            Ok(httparse::Status::Complete(_)) => return Ok(lean_request(&req)),
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
+            // Too long, too many headers, or malformed: hyper answers it.
+            _ => return Ok(None),
+        }
+    }
+}
+
+/// The request, if it is a plain GET of an event stream.
+fn lean_request(req: &httparse::Request<'_, '_>) -> Option<Request<Body>> {
+    if req.method != Some("GET") {
+        return None;
+    }
+    let target = req.path?;
+    let path = target.split('?').next().unwrap_or(target);
+    let is_stream = path == "/api/events"
+        || path
+            .strip_prefix("/api/jobs/")
+            .and_then(|rest| rest.strip_suffix("/events"))
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    if !is_stream {
+        return None;
+    }
+    let version = match req.version? {
+        0 => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let mut builder = Request::get(target).version(version);
+    for h in req.headers.iter() {
+        let name = h.name.to_ascii_lowercase();
+        // A body or an upgrade: not a plain stream request.
+        if matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "upgrade" | "expect"
+        ) {
+            return None;
+        }
+        builder = builder.header(h.name, h.value);
+    }
+    builder.body(Body::empty()).ok()
+}
+
+/// Runs `request` through the router and writes the response itself.
+async fn serve_stream(mut stream: TcpStream, router: Router, request: Request<Body>) {
+    let Ok(response) = router.oneshot(request).await;
+    let (parts, mut body) = response.into_parts();
+    let head = response_head(&Response::from_parts(parts, ()), body.size_hint().exact());
+    if stream.write_all(&head).await.is_err() {
+        return;
+    }
+    drop(head);
+    let (mut reader, mut writer) = stream.split();
+    let mut scratch = [0u8; 16];
+    loop {
+        tokio::select! {
+            frame = body.frame() => {
+                let Some(Ok(frame)) = frame else { break };
+                if let Ok(data) = frame.into_data() {
+                    if writer.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            read = reader.read(&mut scratch) => {
+                // The client closed (or broke) the connection; anything it
+                // sends otherwise (a pipelined request) is not served here.
+                if matches!(read, Ok(0) | Err(_)) {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// `HTTP/1.1 STATUS` and the headers, ending the connection afterwards.
+fn response_head(response: &Response<()>, exact_len: Option<u64>) -> Vec<u8> {
+    let status = response.status();
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    head.extend_from_slice(b"\r\n");
+    let headers = response.headers();
+    for (name, value) in headers {
+        if name == header::CONNECTION || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    let bodiless = status.is_informational() || status.as_u16() == 204 || status.as_u16() == 304;
+    if !bodiless && !headers.contains_key(header::CONTENT_LENGTH) {
+        if let Some(len) = exact_len {
+            head.extend_from_slice(format!("content-length: {len}\r\n").as_bytes());
+        }
+    }
+    head.extend_from_slice(b"connection: close\r\n\r\n");
+    head
+}
+
+/// A stream whose first bytes were already read: they are read again first.
+struct Prefixed {
+    prefix: Vec<u8>,
+    at: usize,
+    stream: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.at < self.prefix.len() {
+            let n = buf.remaining().min(self.prefix.len() - self.at);
+            let at = self.at;
+            buf.put_slice(&self.prefix[at..at + n]);
+            self.at += n;
+            if self.at == self.prefix.len() {
+                self.prefix = Vec::new(); // done with it: give the memory back
+                self.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &[u8]) -> Option<Request<Body>> {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        assert!(req.parse(raw).unwrap().is_complete());
+        lean_request(&req)
+    }
+
+    #[test]
+    fn only_plain_stream_gets_take_the_lean_path() {
+        let lean = parse(b"GET /api/jobs/abc/events?last_event_id=3 HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 2\r\n\r\n")
+            .unwrap();
+        assert_eq!(lean.uri(), "/api/jobs/abc/events?last_event_id=3");
+        assert_eq!(lean.headers()["last-event-id"], "2");
+        assert!(parse(b"GET /api/events HTTP/1.1\r\n\r\n").is_some());
+        for other in [
+            &b"POST /api/jobs/abc/events HTTP/1.1\r\n\r\n"[..],
+            b"HEAD /api/events HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"GET /api/jobs/a/b/events HTTP/1.1\r\n\r\n",
+            b"GET /api/jobs//events HTTP/1.1\r\n\r\n",
+            b"GET /api/events HTTP/1.1\r\nContent-Length: 3\r\n\r\n",
+            b"GET /api/events HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+        ] {
+            assert!(parse(other).is_none(), "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
+    fn the_head_says_close_and_keeps_the_headers() {
+        let response = Response::builder()
+            .status(429)
+            .header("content-type", "application/json")
+            .header("retry-after", "5")
+            .header("connection", "keep-alive")
+            .body(())
+            .unwrap();
+        let head = String::from_utf8(response_head(&response, Some(12))).unwrap();
+        assert_eq!(
+            head,
+            "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 5\r\n\
+             content-length: 12\r\nconnection: close\r\n\r\n"
+        );
+        let no_content = Response::builder().status(204).body(()).unwrap();
+        assert!(!String::from_utf8(response_head(&no_content, Some(0)))
+            .unwrap()
+            .contains("content-length"));
+    }
+}
