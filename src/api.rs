@@ -220,6 +220,9 @@ const RETRY_AFTER_END_MS: u64 = 1000;
 /// the end of its lifetime, and a keep-alive tick that fires at most once
 /// per keep-alive period however many events are sent.
 struct Timers {
+    /// Shutdown, waited on by the same future for the stream's life (a
+    /// new wait per write would re-register with the token every time).
+    shutdown: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
     lifetime: Pin<Box<Sleep>>,
     tick: Pin<Box<Sleep>>,
     keep_alive: Duration,
@@ -231,7 +234,7 @@ struct Timers {
 enum Due {
     /// Nothing was written for a keep-alive period.
     KeepAlive,
-    /// The stream's lifetime is over.
+    /// The stream's lifetime is over, or the server is shutting down.
     End,
 }
 
@@ -239,6 +242,7 @@ impl Timers {
     fn new(ends: &StreamEnds) -> Self {
         let now = Instant::now();
         Timers {
+            shutdown: Box::pin(ends.shutdown.clone().cancelled_owned()),
             lifetime: Box::pin(tokio::time::sleep_until(ends.deadline)),
             tick: Box::pin(tokio::time::sleep_until(now + ends.keep_alive)),
             keep_alive: ends.keep_alive,
@@ -254,6 +258,7 @@ impl Timers {
         loop {
             tokio::select! {
                 biased;
+                () = self.shutdown.as_mut() => return Due::End,
                 () = self.lifetime.as_mut() => return Due::End,
                 () = self.tick.as_mut() => {
                     let due = self.sent_at + self.keep_alive;
@@ -291,7 +296,10 @@ fn event_stream(
         let (mut sub, ends, mut timers) = st?;
         tokio::select! {
             biased;
-            () = ends.shutdown.cancelled() => Some((Ok(sse::retry(RETRY_AFTER_END_MS)), None)),
+            due = timers.wait() => {
+                let (bytes, go_on) = on_due(due);
+                Some((Ok(bytes), go_on.then_some((sub, ends, timers))))
+            }
             batch = sub.next() => {
                 let batch = batch?;
                 let mut frames = batch.frames();
@@ -307,10 +315,6 @@ fn event_stream(
                 };
                 timers.sent();
                 Some((Ok(bytes), Some((sub, ends, timers))))
-            }
-            due = timers.wait() => {
-                let (bytes, go_on) = on_due(due);
-                Some((Ok(bytes), go_on.then_some((sub, ends, timers))))
             }
         }
     })
@@ -427,7 +431,10 @@ fn feed_stream(
             loop {
                 tokio::select! {
                     biased;
-                    () = ends.shutdown.cancelled() => return Some((Ok(sse::retry(RETRY_AFTER_END_MS)), None)),
+                    due = timers.wait() => {
+                        let (bytes, go_on) = on_due(due);
+                        return Some((Ok(bytes), go_on.then_some((feed, ends, timers, false))));
+                    }
                     changed = feed.rx.changed() => {
                         if changed.is_err() {
                             return None; // the engine is gone
@@ -436,10 +443,6 @@ fn feed_stream(
                             timers.sent();
                             return Some((Ok(bytes), Some((feed, ends, timers, false))));
                         }
-                    }
-                    due = timers.wait() => {
-                        let (bytes, go_on) = on_due(due);
-                        return Some((Ok(bytes), go_on.then_some((feed, ends, timers, false))));
                     }
                 }
             }
