@@ -331,6 +331,7 @@ impl Engine {
             lock(&self.inner.table)
                 .jobs
                 .insert(job.id, Arc::clone(&job));
+            job.log.announce();
             match plan {
                 Some(Ok(run)) => {
                     let ctx = JobContext {
@@ -528,6 +529,8 @@ impl Engine {
             // Into the table before the queue, under the queue lock, so a
             // worker never runs a job that cannot be looked up.
             lock(&self.inner.table).jobs.insert(id, Arc::clone(&job));
+            // Only now: a job list woken by this finds the job in the table.
+            job.log.announce();
             queue.push_back(Queued {
                 job: Arc::clone(&job),
                 ctx,

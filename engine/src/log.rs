@@ -354,9 +354,13 @@ impl EventLog {
     /// A persisted log for a new or recovered job. Its first event gets id
     /// `next_seq`.
     pub(crate) fn linked(limits: LogLimits, links: Links, next_seq: u64) -> Arc<Self> {
-        let log = Self::build(limits, Some(links), next_seq.max(1), JobState::Queued);
-        log.touch(&mut log.lock());
-        log
+        Self::build(limits, Some(links), next_seq.max(1), JobState::Queued)
+    }
+
+    /// Marks the job as changed for its owner's job list. Called once the
+    /// job can be looked up: a list reader woken by the mark must find it.
+    pub(crate) fn announce(&self) {
+        self.touch(&mut self.lock());
     }
 
     /// A log rebuilt from the store: the job's record and its last stored
@@ -394,7 +398,6 @@ impl EventLog {
             });
             st.started_at = record.started_at;
             st.finished_at = record.finished_at;
-            log.touch(&mut st);
         }
         log.version.send_replace(log.last_seq());
         log

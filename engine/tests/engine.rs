@@ -399,3 +399,42 @@ async fn the_feed_reports_each_change_of_a_sessions_jobs() {
         .is_empty());
     drop(other);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_reader_woken_by_a_new_job_finds_it() {
+    // The reader reads the feed the moment it is woken, as the job-list
+    // stream does; every new job must be in what it reads.
+    let engine = open(
+        EngineConfig::default(),
+        registry(Arc::new(Semaphore::new(0))),
+    )
+    .await;
+    let owner = SessionId::random();
+    let mut rx = engine.watch(owner);
+    let reader = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let mut since = 0;
+            let mut seen = std::collections::HashSet::new();
+            while seen.len() < 200 {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+                let now = *rx.borrow_and_update();
+                for job in engine.changed_since(owner, since) {
+                    seen.insert(job.id);
+                }
+                since = now;
+            }
+            seen.len()
+        })
+    };
+    for _ in 0..200 {
+        engine.submit(job(owner, "forever")).await.unwrap();
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(10), reader)
+        .await
+        .expect("every new job was reported")
+        .unwrap();
+    assert_eq!(seen, 200);
+}
