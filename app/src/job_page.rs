@@ -227,6 +227,7 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
 
 /// The signals the live stream feeds.
 #[cfg(feature = "hydrate")]
+#[derive(Clone, Copy)]
 struct Live {
     lines: RwSignal<Vec<Line>>,
     state: RwSignal<String>,
@@ -241,53 +242,46 @@ struct Live {
 /// when the page goes away.
 #[cfg(feature = "hydrate")]
 fn follow(id: &str, last_seq: u64, live: Live) {
-    let Live {
-        lines,
-        state,
-        progress,
-        label,
-        error,
-        lost,
-        connection,
-    } = live;
     use crate::live::{LiveEvent, LiveStream};
 
     let url = format!("/api/jobs/{id}/events?last_event_id={last_seq}");
     let mut seen = last_seq;
     let on_event = move |event: LiveEvent| match event {
         LiveEvent::Message { seq, text } => {
-            connection.set(None);
+            live.connection.set(None);
             // The server sends each event once; this guards the list's keys
             // against anything replayed twice all the same.
             if seq > seen {
                 seen = seq;
-                lines.update(|l| l.push(Line { seq, text }));
+                live.lines.update(|l| l.push(Line { seq, text }));
             }
         }
-        LiveEvent::State(s) => state.set(s),
+        LiveEvent::State(s) => live.state.set(s),
         LiveEvent::End { state: s, error: e } => {
-            state.set(s);
-            error.set(e);
+            live.state.set(s);
+            live.error.set(e);
         }
-        LiveEvent::Gap { lost: n } => lost.update(|l| *l += n),
+        LiveEvent::Gap { lost: n } => live.lost.update(|l| *l += n),
         LiveEvent::Progress {
             fraction,
             label: text,
         } => {
-            progress.set(Some(fraction));
-            label.set(text);
+            live.progress.set(Some(fraction));
+            live.label.set(text);
         }
-        LiveEvent::Reconnecting => connection.set(Some("reconnecting…")),
-        LiveEvent::Closed => connection.set(None),
-        LiveEvent::Failed => {
-            connection.set(Some("the live connection was lost; reload to see more"))
-        }
+        LiveEvent::Reconnecting => live.connection.set(Some("reconnecting…")),
+        LiveEvent::Closed => live.connection.set(None),
+        LiveEvent::Failed => live
+            .connection
+            .set(Some("the live connection was lost; reload to see more")),
     };
     match LiveStream::open(&url, on_event) {
         Ok(stream) => {
             let stream = send_wrapper::SendWrapper::new(stream);
             on_cleanup(move || drop(stream));
         }
-        Err(()) => connection.set(Some("live updates are unavailable in this browser")),
+        Err(()) => live
+            .connection
+            .set(Some("live updates are unavailable in this browser")),
     }
 }

@@ -69,6 +69,30 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// `GET path` as this app's session, the body as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// `GET path` as this app's session, the body as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn start(&self, kind: &str, params: Value) -> reqwest::Response {
         self.client
             .post(self.url("/api/jobs"))

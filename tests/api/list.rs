@@ -67,15 +67,7 @@ async fn the_feed_reports_every_change_of_the_sessions_jobs_on_one_stream() {
     }
 
     // The list: newest first, with times.
-    let list: Value = app
-        .client
-        .get(app.url("/api/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json("/api/jobs").await;
     let jobs = jobs_of(&list);
     assert_eq!(jobs.len(), 2);
     assert_eq!(jobs[0]["id"], b.as_str());
@@ -272,15 +264,7 @@ async fn the_start_form_answers_field_errors_and_creates_nothing() {
             "{form:?}"
         );
     }
-    let list: Value = app
-        .client
-        .get(app.url("/api/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json("/api/jobs").await;
     assert!(jobs_of(&list).is_empty(), "nothing was created");
 
     // In the visitor's language, chosen with the switcher.
@@ -309,15 +293,7 @@ async fn the_start_form_answers_field_errors_and_creates_nothing() {
         errors[0]["message"],
         "Muss eine ganze Zahl von 1 bis 1000 sein."
     );
-    let home = app
-        .client
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = app.get_text("/").await;
     assert!(home.contains("Job starten"), "German UI");
     let bad = app
         .client
@@ -347,15 +323,7 @@ async fn the_home_page_lists_the_sessions_jobs_without_javascript() {
     let app = spawn_app(Config::default()).await;
     let id = app.start_ok("echo", json!({"messages": ["x"]})).await;
     app.events(&id, None).await;
-    let home = app
-        .client
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = app.get_text("/").await;
     assert!(home.contains(&format!(r#"<tr data-job="{id}">"#)), "{home}");
     assert!(home.contains(&format!(r#"<a href="/jobs/{id}">echo</a>"#)));
     assert!(home.contains(r#"class="state state-succeeded">succeeded</td>"#));
