@@ -150,6 +150,7 @@ pub async fn start_job(
                     tr(l, "err-too-long", &[("max", Arg::Text(&max.to_string()))])
                 }
                 Problem::Empty => tr(l, "err-empty", &[]),
+                Problem::NotANumber => tr(l, "err-number", &[]),
                 Problem::Invalid(detail) => tr(l, "err-invalid", &[("detail", Arg::Text(detail))]),
             };
             // `messages[3]` is a line of the `messages` field.

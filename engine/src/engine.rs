@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde::Serialize;
+use jobstream_protocol::JobSummary;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -106,32 +106,6 @@ pub struct Job {
     cancelled: AtomicBool,
 }
 
-/// A job as the job list shows it. Serialised as JSON by the API and the
-/// session feed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JobSummary {
-    /// Its id.
-    pub id: String,
-    /// Its kind.
-    pub kind: String,
-    /// Its state.
-    pub state: JobState,
-    /// Why it failed or was interrupted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Last reported progress, 0 to 1.
-    pub progress: Option<f64>,
-    /// The label of that progress.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    /// Unix ms.
-    pub created_at: u64,
-    /// Unix ms.
-    pub started_at: Option<u64>,
-    /// Unix ms.
-    pub finished_at: Option<u64>,
-}
-
 impl Job {
     /// The job as the list shows it, now.
     pub fn summary(&self) -> JobSummary {
@@ -154,8 +128,9 @@ impl Job {
     }
 }
 
-impl JobSummary {
-    fn from_record(r: &JobRecord) -> Self {
+/// A stored job as the list shows it.
+fn summary_of(r: &JobRecord) -> JobSummary {
+    {
         JobSummary {
             id: r.id.to_string(),
             kind: r.kind.clone(),
@@ -611,7 +586,7 @@ impl Engine {
             .jobs_of(owner, limit)
             .await?
             .iter()
-            .map(|r| (r.id.to_string(), JobSummary::from_record(r)))
+            .map(|r| (r.id.to_string(), summary_of(r)))
             .collect();
         // Memory is newer than the store (the writer may not have caught up).
         for live in self.changed_since(owner, 0) {

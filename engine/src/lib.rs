@@ -30,9 +30,12 @@ pub mod registry;
 pub mod sse;
 pub mod store;
 
-pub use engine::{CancelError, Engine, EngineConfig, Job, JobSummary, NewJob, SubmitError};
+pub use engine::{CancelError, Engine, EngineConfig, Job, NewJob, SubmitError};
 pub use id::{InvalidId, JobId, SessionId};
 pub use job::{Emitter, JobContext, JobError};
+/// The contract with clients, re-exported for the server and the app.
+pub use jobstream_protocol as protocol;
+pub use jobstream_protocol::{FieldSchema, FieldValue, JobSummary, KindSchema};
 pub use log::{
     AppendError, Batch, Event, EventKind, EventLog, Gap, JobState, LogLimits, Poll, Progress,
     Snapshot, Subscription,

@@ -30,65 +30,14 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use serde::Serialize;
 use tokio::sync::mpsc::PermitIterator;
 use tokio::sync::{mpsc, watch};
 
 use crate::id::JobId;
 use crate::sse;
 use crate::store::{now_ms, JobRecord, Op, StoredEvent, Write};
-
-/// The state of a job, as shown to users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobState {
-    /// Waiting in the queue for a worker.
-    Queued,
-    /// A worker is running it.
-    Running,
-    /// It returned successfully.
-    Succeeded,
-    /// It returned an error or panicked.
-    Failed,
-    /// Its owner cancelled it.
-    Cancelled,
-    /// The server stopped while it ran.
-    Interrupted,
-}
-
-impl std::str::FromStr for JobState {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Ok(match s {
-            "queued" => JobState::Queued,
-            "running" => JobState::Running,
-            "succeeded" => JobState::Succeeded,
-            "failed" => JobState::Failed,
-            "cancelled" => JobState::Cancelled,
-            "interrupted" => JobState::Interrupted,
-            _ => return Err(()),
-        })
-    }
-}
-
-impl JobState {
-    /// The lowercase name used in the UI, the API and the stream.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Queued => "queued",
-            JobState::Running => "running",
-            JobState::Succeeded => "succeeded",
-            JobState::Failed => "failed",
-            JobState::Cancelled => "cancelled",
-            JobState::Interrupted => "interrupted",
-        }
-    }
-
-    /// Whether the job has ended and its log is closed.
-    pub fn is_terminal(self) -> bool {
-        !matches!(self, JobState::Queued | JobState::Running)
-    }
-}
+use jobstream_protocol::{event, End};
+pub use jobstream_protocol::{Gap, JobState, Progress, MAX_PROGRESS_LABEL};
 
 /// What an event in the log is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,25 +60,12 @@ impl EventKind {
     pub fn event_type(self) -> Option<&'static str> {
         match self {
             EventKind::Message | EventKind::Close => None,
-            EventKind::State => Some("state"),
-            EventKind::End => Some("end"),
-            EventKind::Progress => Some("progress"),
+            EventKind::State => Some(event::STATE),
+            EventKind::End => Some(event::END),
+            EventKind::Progress => Some(event::PROGRESS),
         }
     }
 }
-
-/// How far along a job is.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Progress {
-    /// From 0 to 1.
-    pub fraction: f64,
-    /// What it is doing, in the job's language.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-}
-
-/// Longest progress label, in bytes.
-pub const MAX_PROGRESS_LABEL: usize = 200;
 
 /// One retained event. Shared between the log, its readers and snapshots.
 #[derive(Debug)]
@@ -184,25 +120,12 @@ pub enum AppendError {
     BadProgress,
 }
 
-/// Events a reader missed because they were dropped from the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Gap {
-    /// How many events were lost.
-    pub lost: u64,
-    /// Sequence id of the first lost event.
-    pub from: u64,
-    /// Sequence id of the last lost event; the stream resumes after it.
-    pub to: u64,
-}
-
-impl Gap {
-    /// The `event: gap` SSE frame. Its id is the last lost event's, so a
-    /// client that reconnects after it resumes with the retained events.
-    pub fn frame(&self) -> Bytes {
-        // Serialising three integers cannot fail.
-        let data = serde_json::to_string(self).expect("Gap serialises");
-        sse::event(self.to, Some("gap"), &data)
-    }
+/// The `event: gap` SSE frame for `gap`. Its id is the last lost event's,
+/// so a client that reconnects after it resumes with the retained events.
+pub fn gap_frame(gap: &Gap) -> Bytes {
+    // Serialising three integers cannot fail.
+    let data = serde_json::to_string(gap).expect("Gap serialises");
+    sse::event(gap.to, Some(event::GAP), &data)
 }
 
 /// A consistent view of a log at one instant.
@@ -315,7 +238,7 @@ impl Batch {
     /// every event's shared frame.
     pub fn frames(&self) -> impl Iterator<Item = Bytes> + '_ {
         self.gap
-            .map(|g| g.frame())
+            .map(|g| gap_frame(&g))
             .into_iter()
             .chain(self.events.iter().map(|e| e.frame.clone()))
     }
@@ -554,15 +477,9 @@ impl EventLog {
     /// the close sentinel. Nothing can be appended afterwards.
     pub async fn close(&self, state: JobState, error: Option<String>) -> Result<u64, AppendError> {
         debug_assert!(state.is_terminal());
-        #[derive(Serialize)]
-        struct End<'a> {
-            state: JobState,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            error: Option<&'a str>,
-        }
         let data = serde_json::to_string(&End {
             state,
-            error: error.as_deref(),
+            error: error.clone(),
         })
         .expect("a state and a string serialise");
         let mut permits = self.reserve(3).await?;

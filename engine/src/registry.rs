@@ -1,12 +1,18 @@
 //! Job kinds, registered by name, with typed and validated parameters.
 //!
+//! A kind declares its fields once, as a [`KindSchema`]: types, ranges,
+//! defaults. [`Registry::plan`] fills in the defaults, lets serde check the
+//! types, checks every field against its bounds, and only then calls the
+//! kind's own [`Params::validate`] for relations between fields. The home
+//! page renders its form from [`Registry::schemas`].
+//!
 //! ```
-//! use jobstream_engine::{Registry, Params, FieldError, JobContext, Emitter, JobError};
+//! use jobstream_engine::{Registry, Params, FieldSchema, JobContext, Emitter, JobError};
 //! #[derive(serde::Deserialize)]
 //! struct Hello { times: u32 }
 //! impl Params for Hello {
-//!     fn validate(&self) -> Result<(), FieldError> {
-//!         FieldError::range("times", self.times, 1, 10)
+//!     fn fields() -> Vec<FieldSchema> {
+//!         vec![FieldSchema::integer("times", 1, 10, 1)]
 //!     }
 //! }
 //! let mut registry = Registry::new();
@@ -15,6 +21,7 @@
 //!     Ok::<(), JobError>(())
 //! });
 //! assert!(registry.plan("hello", &serde_json::json!({"times": 2})).is_ok());
+//! assert!(registry.plan("hello", &serde_json::json!({})).is_ok());
 //! assert!(registry.plan("hello", &serde_json::json!({"times": 0})).is_err());
 //! ```
 
@@ -35,69 +42,26 @@ pub type Runner = Box<dyn FnOnce(JobContext, Emitter) -> JobFuture + Send>;
 
 type Planner = Arc<dyn Fn(&serde_json::Value) -> Result<Runner, PlanError> + Send + Sync>;
 
-/// Parameters of a job kind: deserialised from JSON, then checked.
+pub use jobstream_protocol::schema::{FieldProblem as FieldError, Problem};
+use jobstream_protocol::{FieldSchema, FieldType, FieldValue, KindSchema};
+
+/// Parameters of a job kind: declared by [`Params::fields`], deserialised
+/// from JSON with the defaults filled in, checked against the fields'
+/// bounds, then by [`Params::validate`].
 pub trait Params: DeserializeOwned + Send + 'static {
-    /// Checks ranges and relations serde cannot, naming the field at fault.
+    /// The kind's fields. Their defaults are the only ones: the struct
+    /// needs no `#[serde(default)]`. A field left out here is still
+    /// checked by serde, but has no default and no place in the form.
+    fn fields() -> Vec<FieldSchema> {
+        Vec::new()
+    }
+
+    /// Whether the home page's form offers the kind (not for tools).
+    const IN_FORM: bool = true;
+
+    /// Checks relations between fields that the schema cannot express,
+    /// naming the field at fault.
     fn validate(&self) -> Result<(), FieldError> {
-        Ok(())
-    }
-}
-
-/// What is wrong with a parameter. Structured, so a UI can say it in the
-/// visitor's language; `Display` gives the English the API answers with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Problem {
-    /// A number outside its range.
-    #[error("must be between {min} and {max}, got {got}")]
-    OutOfRange { min: i64, max: i64, got: i64 },
-    /// A text longer than allowed (in characters).
-    #[error("must be at most {max} characters, got {got}")]
-    TooLong { max: usize, got: usize },
-    /// A text or list that must not be empty.
-    #[error("must not be empty")]
-    Empty,
-    /// Anything serde refused: wrong type, unknown field, ...
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// A parameter that failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {problem}")]
-pub struct FieldError {
-    /// The parameter's name.
-    pub field: String,
-    /// What is wrong with it.
-    pub problem: Problem,
-}
-
-impl FieldError {
-    /// A failed check of `field`.
-    pub fn new(field: &str, problem: Problem) -> Self {
-        FieldError {
-            field: field.to_owned(),
-            problem,
-        }
-    }
-
-    /// Checks that `got` is within `min..=max`.
-    pub fn range<T: Into<i64>>(field: &str, got: T, min: i64, max: i64) -> Result<(), Self> {
-        let got = got.into();
-        if got < min || got > max {
-            return Err(Self::new(field, Problem::OutOfRange { min, max, got }));
-        }
-        Ok(())
-    }
-
-    /// Checks that `text` has at most `max` characters and is not empty.
-    pub fn text(field: &str, text: &str, max: usize) -> Result<(), Self> {
-        let got = text.chars().count();
-        if got == 0 {
-            return Err(Self::new(field, Problem::Empty));
-        }
-        if got > max {
-            return Err(Self::new(field, Problem::TooLong { max, got }));
-        }
         Ok(())
     }
 }
@@ -121,7 +85,7 @@ pub enum PlanError {
 /// The job kinds a server offers.
 #[derive(Clone, Default)]
 pub struct Registry {
-    kinds: BTreeMap<String, Planner>,
+    kinds: BTreeMap<String, (KindSchema, Planner)>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -144,6 +108,12 @@ impl Registry {
         Fut: Future<Output = Result<(), JobError>> + Send + 'static,
     {
         let kind = name.to_owned();
+        let schema = KindSchema {
+            name: kind.clone(),
+            fields: P::fields(),
+            in_form: P::IN_FORM,
+        };
+        let fields = schema.fields.clone();
         let planner: Planner = Arc::new(move |params: &serde_json::Value| {
             let bad = |field: Option<String>, problem: Problem| PlanError::BadParams {
                 kind: kind.clone(),
@@ -151,17 +121,19 @@ impl Registry {
                 problem,
             };
             // A missing or null params object means "all defaults".
-            let value = if params.is_null() {
+            let mut value = if params.is_null() {
                 serde_json::Value::Object(Default::default())
             } else {
                 params.clone()
             };
-            if !value.is_object() {
+            let Some(object) = value.as_object_mut() else {
                 return Err(bad(
                     None,
                     Problem::Invalid("params must be a JSON object".to_owned()),
                 ));
-            }
+            };
+            with_defaults(object, &fields);
+            let checked = bounds(object, &fields);
             let parsed: P = serde_path_to_error::deserialize(value).map_err(|e| {
                 let path = e.path().to_string();
                 let field = (path != ".").then_some(path);
@@ -173,6 +145,8 @@ impl Registry {
                 });
                 bad(field, Problem::Invalid(message))
             })?;
+            // Types first (serde's messages name them), then bounds.
+            checked.map_err(|e| bad(Some(e.field), e.problem))?;
             parsed
                 .validate()
                 .map_err(|e| bad(Some(e.field), e.problem))?;
@@ -182,23 +156,87 @@ impl Registry {
                     as Runner,
             )
         });
-        self.kinds.insert(name.to_owned(), planner);
+        self.kinds.insert(name.to_owned(), (schema, planner));
         self
     }
 
     /// Checks `params` against kind `kind` and returns the job to run.
     pub fn plan(&self, kind: &str, params: &serde_json::Value) -> Result<Runner, PlanError> {
-        let planner = self.kinds.get(kind).ok_or_else(|| PlanError::UnknownKind {
+        let (_, planner) = self.kinds.get(kind).ok_or_else(|| PlanError::UnknownKind {
             kind: kind.to_owned(),
             known: self.kinds.keys().cloned().collect(),
         })?;
         planner(params)
     }
 
+    /// Every kind's schema, sorted by name.
+    pub fn schemas(&self) -> impl Iterator<Item = &KindSchema> {
+        self.kinds.values().map(|(schema, _)| schema)
+    }
+
+    /// The schema of `kind`.
+    pub fn schema(&self, kind: &str) -> Option<&KindSchema> {
+        self.kinds.get(kind).map(|(schema, _)| schema)
+    }
+
     /// The registered kinds, sorted.
     pub fn kinds(&self) -> impl Iterator<Item = &str> {
         self.kinds.keys().map(String::as_str)
     }
+}
+
+/// Puts each field's default where the field is missing or `null`.
+fn with_defaults(object: &mut serde_json::Map<String, serde_json::Value>, fields: &[FieldSchema]) {
+    for field in fields {
+        let Some(default) = &field.default else {
+            continue;
+        };
+        let slot = object
+            .entry(field.name.clone())
+            .or_insert(serde_json::Value::Null);
+        if slot.is_null() {
+            // A number, a string or a list of strings always serialises.
+            *slot = serde_json::to_value(default).expect("a field value serialises");
+        }
+    }
+}
+
+/// Checks every given field against its bounds. A value of the wrong type
+/// is left to serde, whose message names the expected type.
+fn bounds(
+    object: &serde_json::Map<String, serde_json::Value>,
+    fields: &[FieldSchema],
+) -> Result<(), FieldError> {
+    for field in fields {
+        let Some(value) = object
+            .get(&field.name)
+            .and_then(|v| as_field_value(field.ty, v))
+        else {
+            continue;
+        };
+        field.check(&value)?;
+    }
+    Ok(())
+}
+
+fn as_field_value(ty: FieldType, value: &serde_json::Value) -> Option<FieldValue> {
+    Some(match ty {
+        FieldType::Integer { .. } => FieldValue::Integer(match value {
+            serde_json::Value::Number(n) => n
+                .as_i64()
+                // Larger than i64: surely out of range; report it as the largest.
+                .or_else(|| n.as_u64().map(|_| i64::MAX))?,
+            _ => return None,
+        }),
+        FieldType::Text { .. } => FieldValue::Text(value.as_str()?.to_owned()),
+        FieldType::Lines { .. } => FieldValue::Lines(
+            value
+                .as_array()?
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<_>>()?,
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -210,15 +248,27 @@ mod tests {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Steps {
-        #[serde(default = "four")]
         steps: u32,
-    }
-    fn four() -> u32 {
-        4
+        words: Option<Vec<String>>,
     }
     impl Params for Steps {
+        fn fields() -> Vec<FieldSchema> {
+            let mut words = FieldSchema::lines("words", 2, &["a"]);
+            words.required = false;
+            vec![FieldSchema::integer("steps", 1, 10, 4), words]
+        }
         fn validate(&self) -> Result<(), FieldError> {
-            FieldError::range("steps", self.steps, 1, 10)
+            if self
+                .words
+                .as_ref()
+                .is_some_and(|w| w.len() as u32 > self.steps)
+            {
+                return Err(FieldError::new(
+                    "words",
+                    Problem::Invalid("more words than steps".into()),
+                ));
+            }
+            Ok(())
         }
     }
 
@@ -251,6 +301,28 @@ mod tests {
         assert!(err(json!({"stepz": 1})).contains("stepz: unknown field `stepz`"));
         assert!(err(json!([1])).ends_with("params must be a JSON object"));
         assert!(err(json!({"steps": -1})).contains("steps: invalid value"));
+        assert!(err(json!({"steps": 99999999999u64})).contains("steps: invalid value"));
+        assert!(err(json!({"words": []})).ends_with("words: must be between 1 and 2, got 0"));
+        assert!(err(json!({"words": ["a", ""]})).contains("words[1]: must not be empty"));
+        assert!(
+            err(json!({"steps": 1, "words": ["a", "b"]})).ends_with("words: more words than steps")
+        );
+        assert!(registry()
+            .plan("steps", &json!({"steps": 2, "words": ["a", "b"]}))
+            .is_ok());
+    }
+
+    #[test]
+    fn the_schema_is_what_was_declared() {
+        let r = registry();
+        let schema = r.schema("steps").unwrap();
+        assert_eq!(schema.fields.len(), 2);
+        assert_eq!(
+            schema.field("steps").unwrap().default,
+            Some(FieldValue::Integer(4))
+        );
+        assert!(schema.in_form);
+        assert_eq!(r.schemas().count(), 1);
     }
 
     #[test]

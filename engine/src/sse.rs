@@ -21,10 +21,8 @@ use std::fmt::Write as _;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// The data of the very last event of a job's stream. A client closes its
-/// `EventSource` on it (after the `end` event), so the browser does not
-/// reconnect to a stream that has nothing more to say.
-pub const CLOSE_SENTINEL: &str = "__CLOSE_SSE__";
+/// The data of the very last event of a job's stream (see the protocol).
+pub use jobstream_protocol::CLOSE_SENTINEL;
 
 /// A comment line sent on idle streams so proxies do not time them out.
 pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";

@@ -1,0 +1,29 @@
+//! # jobstream-protocol
+//!
+//! Everything the server and its clients must agree on, written once. The
+//! engine, the server, the server-rendered pages and the browser bundle all
+//! use these types, so a rename here breaks the build, not a page at run time.
+//! It depends on serde alone, so it costs the browser bundle next to nothing.
+//!
+//! ## Layout
+//!
+//! * [`state`]: [`JobState`], with its wire names and [`JobState::is_terminal`].
+//! * [`event`]: the stream's event names, the [`CLOSE_SENTINEL`] and the
+//!   payloads of the named events ([`End`], [`Gap`], [`Progress`]).
+//! * [`summary`]: [`JobSummary`], a job as lists show it (the JSON of
+//!   `GET /api/jobs` and of the session feed's `job` events).
+//! * [`routes`]: the paths of the HTTP API.
+//! * [`schema`]: each job kind's fields ([`KindSchema`]): name, type, range,
+//!   default and whether it is required. The server validates with it and
+//!   the home page renders its form from it.
+
+pub mod event;
+pub mod routes;
+pub mod schema;
+pub mod state;
+pub mod summary;
+
+pub use event::{End, Gap, Progress, CLOSE_SENTINEL, MAX_PROGRESS_LABEL};
+pub use schema::{FieldProblem, FieldSchema, FieldType, FieldValue, KindSchema, Problem};
+pub use state::JobState;
+pub use summary::JobSummary;

@@ -1,0 +1,89 @@
+//! The paths of the HTTP API, in axum's syntax (`{id}` is a path segment).
+//! The server's router and its lean stream path both read [`STREAMS`], and
+//! the pages build their URLs with the functions below.
+
+/// `POST`: start a job (JSON); `GET`: the session's jobs.
+pub const JOBS: &str = "/api/jobs";
+/// `GET`: a job's event stream (SSE).
+pub const JOB_EVENTS: &str = "/api/jobs/{id}/events";
+/// `POST`: cancel a job.
+pub const JOB_CANCEL: &str = "/api/jobs/{id}/cancel";
+/// `GET`: the session's job feed (SSE), one `job` event per change.
+pub const SESSION_EVENTS: &str = "/api/events";
+/// Anything else under `/api/` is answered with a JSON 404.
+pub const API_FALLBACK: &str = "/api/{*rest}";
+/// A job's page.
+pub const JOB_PAGE: &str = "/jobs/{id}";
+
+/// The routes that answer with an event stream.
+pub const STREAMS: [&str; 2] = [JOB_EVENTS, SESSION_EVENTS];
+
+/// Query parameter a client may resume with instead of `Last-Event-ID`
+/// (an `EventSource` cannot set headers on its first request).
+pub const LAST_EVENT_ID_PARAM: &str = "last_event_id";
+
+/// `/api/jobs/ID/events`.
+pub fn job_events(id: &str) -> String {
+    JOB_EVENTS.replace("{id}", id)
+}
+
+/// `/api/jobs/ID/cancel`.
+pub fn job_cancel(id: &str) -> String {
+    JOB_CANCEL.replace("{id}", id)
+}
+
+/// `/jobs/ID`.
+pub fn job_page(id: &str) -> String {
+    JOB_PAGE.replace("{id}", id)
+}
+
+/// Whether `path` (no query) matches `pattern`, where a `{name}` segment
+/// matches one non-empty segment. Enough for the fixed routes above.
+pub fn matches(pattern: &str, path: &str) -> bool {
+    let mut p = pattern.split('/');
+    let mut s = path.split('/');
+    loop {
+        match (p.next(), s.next()) {
+            (None, None) => return true,
+            (Some(want), Some(got)) => {
+                let ok = if want.starts_with('{') && want.ends_with('}') {
+                    !got.is_empty()
+                } else {
+                    want == got
+                };
+                if !ok {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// Whether `path` is one of the [`STREAMS`].
+pub fn is_stream(path: &str) -> bool {
+    STREAMS.iter().any(|route| matches(route, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_fill_in_the_id() {
+        assert_eq!(job_events("abc"), "/api/jobs/abc/events");
+        assert_eq!(job_cancel("abc"), "/api/jobs/abc/cancel");
+        assert_eq!(job_page("abc"), "/jobs/abc");
+    }
+
+    #[test]
+    fn stream_paths_match_segment_by_segment() {
+        assert!(is_stream("/api/events"));
+        assert!(is_stream("/api/jobs/abc/events"));
+        assert!(!is_stream("/api/jobs//events"));
+        assert!(!is_stream("/api/jobs/a/b/events"));
+        assert!(!is_stream("/api/jobs/abc/cancel"));
+        assert!(!is_stream("/api/events/"));
+        assert!(!is_stream("/api/jobs"));
+    }
+}
