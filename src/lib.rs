@@ -25,6 +25,7 @@ use axum::extract::FromRef;
 use axum::routing::{any, get, post};
 use axum::{middleware, Router};
 use jobstream_engine::{Engine, SqliteStore, StoreError};
+use jobstream_protocol::routes;
 use leptos::prelude::{provide_context, LeptosOptions};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
@@ -81,17 +82,17 @@ pub fn router(state: AppState) -> Router {
     let engine = state.engine.clone();
     let options = state.leptos_options.clone();
     Router::new()
-        .route("/api/jobs", post(api::create_job).get(api::list_jobs))
-        .route("/api/jobs/{id}/events", get(api::events))
-        .route("/api/jobs/{id}/cancel", post(api::cancel_job))
-        .route("/api/events", get(api::session_events))
+        .route(routes::JOBS, post(api::create_job).get(api::list_jobs))
+        .route(routes::JOB_EVENTS, get(api::events))
+        .route(routes::JOB_CANCEL, post(api::cancel_job))
+        .route(routes::SESSION_EVENTS, get(api::session_events))
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),
             move || provide_context(engine.clone()),
             move || shell(options.clone()),
         )
-        .route("/api/{*rest}", any(api::no_route))
+        .route(routes::API_FALLBACK, any(api::no_route))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(session::same_origin))
         .layer(middleware::from_fn_with_state(

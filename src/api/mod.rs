@@ -1,0 +1,23 @@
+//! The HTTP API: JSON handlers and the two event streams. Paths come from
+//! `jobstream_protocol::routes`, so the router, the lean stream path and the
+//! pages agree on them.
+//!
+//! * [`jobs`]: `POST /api/jobs` (start), `GET /api/jobs` (list),
+//!   `POST /api/jobs/{id}/cancel`.
+//! * [`stream`]: `GET /api/jobs/{id}/events` (a job's stream, with resume)
+//!   and `GET /api/events` (the session's job-list feed).
+//! * [`timers`]: keep-alive, lifetime and shutdown of a stream.
+
+use crate::error::ApiError;
+
+pub mod jobs;
+pub mod stream;
+pub mod timers;
+
+pub use jobs::{cancel_job, create_job, list_jobs, CreateJob, Created, ListQuery, MAX_LIST};
+pub use stream::{events, session_events};
+
+/// Any other path under `/api`.
+pub async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::NoRoute(uri.path().to_owned())
+}
