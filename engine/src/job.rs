@@ -5,7 +5,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::id::{JobId, SessionId};
-use crate::log::{AppendError, EventLog};
+use crate::journal::EventLog;
+use crate::model::AppendError;
 
 /// Facts about a job captured when it was started, as the recipe's
 /// `sse::job` captures the connection's locale and user.

@@ -57,7 +57,7 @@ pub fn event(id: u64, event_type: Option<&str>, data: &str) -> Bytes {
     let mut buf =
         BytesMut::with_capacity(data.len() + line_count * 7 + 32 + event_type.map_or(0, str::len));
     // Writing an integer into a growable buffer cannot fail.
-    write!(buf, "id: {id}\n").expect("BytesMut grows as needed");
+    writeln!(buf, "id: {id}").expect("BytesMut grows as needed");
     if let Some(t) = event_type {
         buf.put_slice(b"event: ");
         buf.put_slice(t.as_bytes());

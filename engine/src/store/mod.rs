@@ -22,7 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::id::{JobId, SessionId};
-use crate::log::{Event, EventKind, JobState};
+use crate::model::{Event, EventKind, JobState};
 
 mod sqlite;
 pub use sqlite::SqliteStore;

@@ -13,7 +13,7 @@ use sqlx::{QueryBuilder, Row, SqlitePool};
 
 use super::{JobRecord, Store, StoreError, StoredEvent, Write};
 use crate::id::{JobId, SessionId};
-use crate::log::{Event, EventKind};
+use crate::model::{Event, EventKind};
 
 /// Rows per multi-row `INSERT` of events (4 variables each, far below
 /// SQLite's limit of 32766).

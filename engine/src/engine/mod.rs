@@ -1,0 +1,220 @@
+//! The engine: a bounded FIFO queue, a fixed pool of workers, and the
+//! table of jobs with their logs.
+//!
+//! `submit` plans a job (checks its kind and parameters), gives it a log and
+//! puts it at the back of the queue, or refuses at once when the queue is
+//! full; nothing is dropped silently. Each of `workers` tasks takes the job at
+//! the front, marks it running, runs it in its own task (so a panic fails
+//! that job, not the worker) and closes its log with the final state.
+//!
+//! Memory is bounded: at most `queue_capacity` queued and `workers` running
+//! jobs, plus the `retained_jobs` most recently finished ones; when a job
+//! finishes past that, the oldest finished job is forgotten (its page and
+//! stream answer 404). Each job's log has its own bounds ([`LogLimits`]).
+//!
+//! This file holds the handle, its construction and its shutdown; the
+//! rest is split by concern:
+//!
+//! * `jobs`: the table of jobs: submit, get, find, list, cancel, finish.
+//! * `worker`: the queue's consumers: the worker loop and `run_next`.
+//! * `recovery`: what the last run left in the store, taken up again.
+//! * `retention`: the sweeper that deletes jobs past their retention.
+//! * `feed`: each session's change counter, for its live job list.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::id::{JobId, SessionId};
+use crate::model::{JobState, LogLimits};
+use crate::registry::Registry;
+use crate::store::{run_writer, Op, Store, StoreError, WRITE_BUFFER};
+
+mod feed;
+mod jobs;
+mod recovery;
+mod retention;
+mod worker;
+
+use jobs::Table;
+pub use jobs::{CancelError, Job, NewJob, SubmitError};
+use worker::Queued;
+
+/// How the engine is sized. See the README for the environment variables.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Jobs that run at once.
+    pub workers: usize,
+    /// Jobs that may wait in the queue; `submit` fails beyond it.
+    pub queue_capacity: usize,
+    /// Bounds of each job's log in memory.
+    pub log_limits: LogLimits,
+    /// Finished jobs kept in memory; the oldest is forgotten beyond it (it
+    /// is loaded again from the store when asked for).
+    pub retained_jobs: usize,
+    /// Finished jobs are deleted from the store this long after they ended.
+    pub retention: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: 4,
+            queue_capacity: 1000,
+            log_limits: LogLimits::default(),
+            retained_jobs: 1000,
+            retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+struct Inner {
+    config: EngineConfig,
+    registry: Registry,
+    store: Arc<dyn Store>,
+    /// The writer task's queue.
+    writes: mpsc::Sender<Op>,
+    /// std `Mutex`es: held for a push, pop or lookup, never across `.await`.
+    table: Mutex<Table>,
+    queue: Mutex<VecDeque<Queued>>,
+    /// Each owner's feed counter; see [`Engine::watch`].
+    feeds: Mutex<HashMap<SessionId, Arc<watch::Sender<u64>>>>,
+    /// Wakes a worker when a job is queued.
+    queued: Notify,
+    /// Cancelled on shutdown: workers stop taking jobs, jobs are asked to stop.
+    shutdown: CancellationToken,
+    /// Workers and running jobs, so shutdown can wait for them.
+    tasks: TaskTracker,
+    /// The last `created_at` handed out: creation times strictly increase,
+    /// so "newest first" is the order jobs were submitted in.
+    last_created: AtomicU64,
+}
+
+/// A cheap-to-clone handle on the engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Critical sections here do not panic halfway through an update; a
+    // poisoned lock still guards consistent data.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The end message of a job that was running when the server stopped.
+pub const INTERRUPTED: &str = "the server stopped while this job was running";
+
+impl Engine {
+    /// Opens the engine on `store` with no workers yet: recovers what the
+    /// last run left (queued jobs queue again, running ones end as
+    /// `interrupted`), then jobs queue up until [`Engine::run_next`] or
+    /// [`Engine::spawn_workers`]. Tests use this to step the queue.
+    pub async fn open(
+        config: EngineConfig,
+        registry: Registry,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, StoreError> {
+        let (writes, rx) = mpsc::channel(WRITE_BUFFER);
+        tokio::spawn(run_writer(Arc::clone(&store), rx));
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                config,
+                registry,
+                store,
+                writes,
+                table: Mutex::default(),
+                queue: Mutex::default(),
+                feeds: Mutex::default(),
+                queued: Notify::new(),
+                shutdown: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+                last_created: AtomicU64::new(0),
+            }),
+        };
+        engine.recover().await?;
+        Ok(engine)
+    }
+
+    /// An engine with its pool of workers and its retention sweeper running.
+    pub async fn start(
+        config: EngineConfig,
+        registry: Registry,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, StoreError> {
+        let engine = Engine::open(config, registry, store).await?;
+        engine.spawn_workers();
+        engine.spawn_sweeper();
+        Ok(engine)
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// The registered job kinds.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// A token cancelled when shutdown begins.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
+    }
+
+    /// Waits until everything sent to the store so far is written.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.inner.writes.send(Op::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Stops the engine: no new jobs, workers stop taking jobs, running jobs
+    /// are asked to stop and given `grace` to do so; they end `interrupted`.
+    /// Queued jobs stay queued in the store and run after the next start.
+    /// Finally everything is flushed to the store (for at most `grace`
+    /// more).
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.shutdown.cancel();
+        self.inner.tasks.close();
+        if tokio::time::timeout(grace, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                tasks = self.inner.tasks.len(),
+                "jobs did not stop within the shutdown grace period"
+            );
+        }
+        let queued: std::collections::HashSet<JobId> =
+            lock(&self.inner.queue).iter().map(|q| q.job.id).collect();
+        let unfinished: Vec<Arc<Job>> = lock(&self.inner.table)
+            .jobs
+            .values()
+            .filter(|j| !j.log.is_closed() && !queued.contains(&j.id))
+            .cloned()
+            .collect();
+        for job in unfinished {
+            self.finish(&job, JobState::Interrupted, Some(INTERRUPTED.to_owned()))
+                .await;
+        }
+        if tokio::time::timeout(grace, self.flush()).await.is_err() {
+            tracing::error!("the store did not take every write within the grace period");
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The queue's consumers: the worker loop, and `run_next`, one step of it
+//! that tests drive by hand.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{lock, Engine, Job, INTERRUPTED};
+use crate::job::{Emitter, JobContext};
+use crate::model::JobState;
+use crate::registry::Runner;
+
+/// A job waiting in the queue, with what it needs to run.
+pub(super) struct Queued {
+    pub(super) job: Arc<Job>,
+    pub(super) ctx: JobContext,
+    pub(super) run: Runner,
+}
+
+impl Engine {
+    /// Starts `config.workers` worker tasks.
+    pub fn spawn_workers(&self) {
+        for _ in 0..self.inner.config.workers.max(1) {
+            let engine = self.clone();
+            self.inner.tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = engine.inner.shutdown.cancelled() => break,
+                        queued = engine.next_queued() => engine.run(queued).await,
+                    }
+                }
+            });
+        }
+    }
+
+    /// How many jobs wait in the queue.
+    pub fn queue_len(&self) -> usize {
+        lock(&self.inner.queue).len()
+    }
+
+    /// Puts a job at the back of the queue, whatever its length, and wakes
+    /// a worker.
+    pub(super) fn enqueue(&self, queued: Queued) {
+        lock(&self.inner.queue).push_back(queued);
+        self.inner.queued.notify_one();
+    }
+
+    async fn next_queued(&self) -> Queued {
+        loop {
+            // `notify_one` stores a permit when no worker is waiting, so a
+            // job queued between this check and the wait is not missed.
+            if let Some(q) = lock(&self.inner.queue).pop_front() {
+                return q;
+            }
+            self.inner.queued.notified().await;
+        }
+    }
+
+    /// Takes the next queued job (waiting for one) and runs it to the end:
+    /// one step of a worker. Returns the job's final state.
+    pub async fn run_next(&self) -> JobState {
+        let queued = self.next_queued().await;
+        let log = Arc::clone(&queued.job.log);
+        self.run(queued).await;
+        log.state()
+    }
+
+    async fn run(&self, Queued { job, ctx, run }: Queued) {
+        if job.log.set_running().await.is_err() {
+            return; // already closed (cancelled)
+        }
+        let emitter = Emitter::new(Arc::clone(&job.log));
+        // Its own task: a panicking job fails alone.
+        let handle = self.inner.tasks.spawn(run(ctx, emitter));
+        let result = handle.await;
+        let (state, error) = if job.cancelled.load(Ordering::SeqCst) {
+            (JobState::Cancelled, None)
+        } else {
+            match result {
+                Ok(Ok(())) => (JobState::Succeeded, None),
+                Err(e) if e.is_panic() => {
+                    tracing::error!(job = %job.id, kind = %job.kind, "job panicked");
+                    (JobState::Failed, Some("the job crashed".to_owned()))
+                }
+                _ if self.inner.shutdown.is_cancelled() => {
+                    (JobState::Interrupted, Some(INTERRUPTED.to_owned()))
+                }
+                Ok(Err(e)) => (JobState::Failed, Some(e.to_string())),
+                Err(_) => (JobState::Interrupted, Some(INTERRUPTED.to_owned())),
+            }
+        };
+        self.finish(&job, state, error).await;
+    }
+}

@@ -1,0 +1,347 @@
+//! The write path of a job's log: every change goes through one commit,
+//! which keeps the log in memory, the store and the owner's feed in step.
+//!
+//! A commit takes room in the writer task's queue *before* the log's lock
+//! (waiting there only while the store is behind), then under the lock
+//! checks that the log is open, pushes its events and sends its writes, so
+//! the store receives them in the log's order. A change visible in the job
+//! list (state, progress) also bumps the owner's feed counter and stamps the
+//! log with it. Readers are woken last, outside the lock.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc::PermitIterator;
+use tokio::sync::{mpsc, watch};
+
+use crate::id::JobId;
+use crate::log::{Log, LogState, Subscription};
+use crate::model::{
+    AppendError, Event, EventKind, JobState, LogLimits, Progress, Snapshot, MAX_PROGRESS_LABEL,
+};
+use crate::sse;
+use crate::store::{now_ms, JobRecord, Op, StoredEvent, Write};
+use jobstream_protocol::End;
+
+/// Where a log sends its writes, and whose feed it bumps.
+#[derive(Debug, Clone)]
+pub(crate) struct Links {
+    /// The job the log belongs to.
+    pub job: JobId,
+    /// The writer task's queue.
+    pub writes: mpsc::Sender<Op>,
+    /// The owner's feed: its counter goes up on every visible change of
+    /// any of the owner's jobs (state, progress).
+    pub feed: Arc<watch::Sender<u64>>,
+}
+
+/// Whether the owner's job list sees a change.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Only readers of the job's stream see it (a message).
+    ByReaders,
+    /// The job list shows it too (state, progress).
+    InList,
+}
+
+/// One change in progress, under the log's lock.
+struct Change<'a> {
+    log: &'a Log,
+    st: &'a mut LogState,
+    /// The reserved room in the writer's queue, and the job the writes are
+    /// for; `None` for a log in memory only.
+    outbox: Option<(JobId, PermitIterator<'a, Op>)>,
+}
+
+impl Change<'_> {
+    /// Appends an event and sends it to the store.
+    fn event(&mut self, kind: EventKind, text: Box<str>) {
+        let event = self.log.push(self.st, kind, text);
+        self.send(|job| Write::Event(job, event));
+    }
+
+    /// Sends a write with one of the reserved permits.
+    fn send(&mut self, write: impl FnOnce(JobId) -> Write) {
+        if let Some((job, permits)) = &mut self.outbox {
+            let permit = permits.next();
+            debug_assert!(
+                permit.is_some(),
+                "a commit sent more writes than it reserved"
+            );
+            if let Some(permit) = permit {
+                permit.send(Op::Write(write(*job)));
+            }
+        }
+    }
+}
+
+/// A job's event log. Cheap to share: clone the `Arc`.
+pub struct EventLog {
+    log: Arc<Log>,
+    /// Persistence and the owner's feed; `None` for a log that lives in
+    /// memory only (tests, and finished jobs loaded back from the store).
+    links: Option<Links>,
+}
+
+impl std::fmt::Debug for EventLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLog")
+            .field("limits", &self.log.limits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventLog {
+    /// A new, empty log for a queued job, in memory only.
+    pub fn new(limits: LogLimits) -> Arc<Self> {
+        Self::build(limits, None, 1, JobState::Queued)
+    }
+
+    fn build(limits: LogLimits, links: Option<Links>, next_seq: u64, state: JobState) -> Arc<Self> {
+        Arc::new(EventLog {
+            log: Log::new(limits, next_seq, state),
+            links,
+        })
+    }
+
+    /// A persisted log for a new job. Its first event gets id 1.
+    pub(crate) fn linked(limits: LogLimits, links: Links) -> Arc<Self> {
+        Self::build(limits, Some(links), 1, JobState::Queued)
+    }
+
+    /// A log rebuilt from the store: the job's record and its last stored
+    /// events (oldest first, ids increasing). Closed if the job has ended.
+    /// With `links`, later appends are persisted and continue from
+    /// `next_seq` (at least one past the last stored id).
+    pub(crate) fn restore(
+        limits: LogLimits,
+        record: &JobRecord,
+        events: Vec<StoredEvent>,
+        links: Option<Links>,
+        next_seq: u64,
+    ) -> Arc<Self> {
+        let last = events.last().map_or(0, |e| e.seq);
+        let this = Self::build(limits, links, next_seq.max(last + 1), record.state);
+        let last_seq = {
+            let mut st = this.log.lock();
+            for e in events {
+                let event = Event::encoded(e.seq, e.kind, e.text.into_boxed_str());
+                this.log.keep(&mut st, event);
+            }
+            st.error.clone_from(&record.error);
+            st.closed = record.state.is_terminal();
+            st.progress = record.progress.map(|fraction| Progress {
+                fraction,
+                label: record.progress_label.clone(),
+            });
+            st.started_at = record.started_at;
+            st.finished_at = record.finished_at;
+            st.last_seq()
+        };
+        this.log.publish(last_seq);
+        this
+    }
+
+    /// Marks the job as changed for its owner's job list. Called once the
+    /// job can be looked up: a list reader woken by the mark must find it.
+    pub(crate) fn announce(&self) {
+        self.touch(&mut self.log.lock());
+    }
+
+    /// Marks a visible change for the owner's job list.
+    fn touch(&self, st: &mut LogState) {
+        if let Some(links) = &self.links {
+            links.feed.send_modify(|v| {
+                *v += 1;
+                st.stamp = *v;
+            });
+        }
+    }
+
+    /// The one way a job's log changes: `change` pushes events and sends up
+    /// to `writes` writes, atomically with respect to readers and to other
+    /// changes. Returns the id of the last event. Fails once the log is
+    /// closed.
+    async fn commit(
+        &self,
+        writes: usize,
+        seen: Seen,
+        change: impl FnOnce(&mut Change<'_>),
+    ) -> Result<u64, AppendError> {
+        // Room first, outside the lock: the writes are then sent under the
+        // lock, so the store receives them in the log's order.
+        let outbox = match &self.links {
+            None => None,
+            Some(links) => Some((
+                links.job,
+                links
+                    .writes
+                    .reserve_many(writes)
+                    .await
+                    .map_err(|_| AppendError::Closed)?,
+            )),
+        };
+        let last = {
+            let mut st = self.log.lock();
+            if st.closed {
+                return Err(AppendError::Closed);
+            }
+            change(&mut Change {
+                log: &self.log,
+                st: &mut st,
+                outbox,
+            });
+            if seen == Seen::InList {
+                self.touch(&mut st);
+            }
+            st.last_seq()
+        };
+        self.log.publish(last);
+        Ok(last)
+    }
+
+    /// Appends a message from the job. Returns its sequence id. Waits only
+    /// while the store's write buffer is full.
+    pub async fn append_message(&self, text: &str) -> Result<u64, AppendError> {
+        if text.is_empty() {
+            return Err(AppendError::Empty);
+        }
+        let limit = self.log.limits().max_message_bytes;
+        if text.len() > limit {
+            return Err(AppendError::TooLarge {
+                size: text.len(),
+                limit,
+            });
+        }
+        self.commit(1, Seen::ByReaders, |c| {
+            c.event(EventKind::Message, text.into());
+        })
+        .await
+    }
+
+    /// Records that the job started running.
+    pub async fn set_running(&self) -> Result<u64, AppendError> {
+        self.commit(2, Seen::InList, |c| {
+            let at = now_ms();
+            c.st.state = JobState::Running;
+            c.st.started_at = Some(at);
+            c.event(EventKind::State, JobState::Running.as_str().into());
+            c.send(|job| Write::State {
+                job,
+                state: JobState::Running,
+                at,
+                error: None,
+            });
+        })
+        .await
+    }
+
+    /// Records progress: `fraction` from 0 to 1 and an optional label. An
+    /// event (and a write) is made only when the whole percentage or the
+    /// label changes, so a job may call this as often as it likes. Returns
+    /// the event's id, if one was made.
+    pub async fn set_progress(
+        &self,
+        fraction: f64,
+        label: Option<&str>,
+    ) -> Result<Option<u64>, AppendError> {
+        if !(0.0..=1.0).contains(&fraction) || label.is_some_and(|l| l.len() > MAX_PROGRESS_LABEL) {
+            return Err(AppendError::BadProgress);
+        }
+        let percent = |f: f64| (f * 100.0).floor() as u32;
+        let unchanged = self.log.lock().progress.as_ref().is_some_and(|p| {
+            percent(p.fraction) == percent(fraction) && p.label.as_deref() == label
+        });
+        if unchanged {
+            return Ok(None);
+        }
+        let progress = Progress {
+            fraction,
+            label: label.map(str::to_owned),
+        };
+        let data = serde_json::to_string(&progress).expect("progress serialises");
+        self.commit(2, Seen::InList, |c| {
+            c.event(EventKind::Progress, data.into_boxed_str());
+            c.send(|job| Write::Progress {
+                job,
+                fraction,
+                label: progress.label.clone(),
+            });
+            c.st.progress = Some(progress);
+        })
+        .await
+        .map(Some)
+    }
+
+    /// Ends the log: appends the `end` event with the final state and then
+    /// the close sentinel. Nothing can be appended afterwards.
+    pub async fn close(&self, state: JobState, error: Option<String>) -> Result<u64, AppendError> {
+        debug_assert!(state.is_terminal());
+        let data = serde_json::to_string(&End {
+            state,
+            error: error.clone(),
+        })
+        .expect("a state and a string serialise");
+        self.commit(3, Seen::InList, |c| {
+            let at = now_ms();
+            c.st.state = state;
+            c.st.error.clone_from(&error);
+            c.st.finished_at = Some(at);
+            c.event(EventKind::End, data.into_boxed_str());
+            c.event(EventKind::Close, sse::CLOSE_SENTINEL.into());
+            c.send(|job| Write::State {
+                job,
+                state,
+                at,
+                error,
+            });
+            c.st.closed = true;
+        })
+        .await
+    }
+
+    /// The log's bounds.
+    pub fn limits(&self) -> LogLimits {
+        self.log.limits()
+    }
+
+    /// Sequence id of the last event appended (0 when there is none).
+    pub fn last_seq(&self) -> u64 {
+        self.log.last_seq()
+    }
+
+    /// The job's current state.
+    pub fn state(&self) -> JobState {
+        self.log.state()
+    }
+
+    /// Whether the log is closed (the job has ended).
+    pub fn is_closed(&self) -> bool {
+        self.log.is_closed()
+    }
+
+    /// How many readers ([`Subscription`]s) the log has now.
+    pub fn readers(&self) -> usize {
+        self.log.readers()
+    }
+
+    /// The owner's feed counter at this log's last visible change.
+    pub fn stamp(&self) -> u64 {
+        self.log.stamp()
+    }
+
+    /// Everything retained, with the state, as of now.
+    pub fn snapshot(&self) -> Snapshot {
+        self.log.snapshot()
+    }
+
+    /// The state, progress and times, without the events.
+    pub fn status(&self) -> Snapshot {
+        self.log.status()
+    }
+
+    /// A reader that will receive every event after sequence id `after`
+    /// (0: from the beginning). The caller checks `after <= last_seq()`.
+    pub fn subscribe(&self, after: u64) -> Subscription {
+        self.log.subscribe(after)
+    }
+}
