@@ -1,17 +1,29 @@
-//! The jobstream server binary: reads configuration, binds, serves.
+//! The jobstream server binary: reads configuration (flags and
+//! `JOBSTREAM_*` variables, see `jobstream --help`), binds, serves.
 
+use jobstream::config::ConfigError;
 use jobstream::{serve, AppState, Config};
 use leptos::prelude::get_configuration;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        // Help goes to stdout with status 0, a refused command line to
+        // stderr with status 2, as with any clap program.
+        Err(ConfigError::Usage(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("jobstream: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    match run().await {
+    match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("jobstream: {message}");
@@ -20,8 +32,7 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> Result<(), String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
+async fn run(config: Config) -> Result<(), String> {
     // Every open stream is a socket: allow as many as the hard limit does.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => tracing::debug!("open file limit: {n}"),

@@ -12,20 +12,14 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
-use crate::args::Args;
+use crate::args::Server;
 use crate::hist::Histogram;
 use crate::now_ns;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Jobstream,
-    Nchan,
-}
 
 /// The server under test.
 #[derive(Clone)]
 pub struct Target {
-    kind: Kind,
+    kind: Server,
     addr: SocketAddr,
     /// jobstream: the session every request belongs to.
     cookie: String,
@@ -54,13 +48,7 @@ async fn connect(addr: SocketAddr, source: usize) -> Result<SendRequest<Full<Byt
 
 impl Target {
     /// `--target jobstream|nchan --url http://127.0.0.1:PORT`.
-    pub async fn new(args: &Args) -> Result<Self, String> {
-        let kind = match args.str("target", "jobstream").as_str() {
-            "jobstream" => Kind::Jobstream,
-            "nchan" => Kind::Nchan,
-            other => return Err(format!("--target {other:?}: expected jobstream or nchan")),
-        };
-        let url = args.str("url", "http://127.0.0.1:3000");
+    pub async fn new(kind: Server, url: &str) -> Result<Self, String> {
         let hostport = url
             .strip_prefix("http://")
             .ok_or("--url: expected http://HOST:PORT")?
@@ -73,7 +61,7 @@ impl Target {
             addr,
             cookie: String::new(),
         };
-        if kind == Kind::Jobstream {
+        if kind == Server::Jobstream {
             let mut api = target.api_conn(0).await?;
             let resp = api.send("GET", "/api/jobs", None).await?;
             let cookie = resp
@@ -91,8 +79,8 @@ impl Target {
     /// `jobstream` or `nchan`.
     pub fn name(&self) -> &'static str {
         match self.kind {
-            Kind::Jobstream => "jobstream",
-            Kind::Nchan => "nchan",
+            Server::Jobstream => "jobstream",
+            Server::Nchan => "nchan",
         }
     }
 
@@ -114,8 +102,8 @@ impl Target {
         readers: u64,
     ) -> Result<String, String> {
         match self.kind {
-            Kind::Nchan => Ok(format!("bench{:x}", now_ns())),
-            Kind::Jobstream => {
+            Server::Nchan => Ok(format!("bench{:x}", now_ns())),
+            Server::Jobstream => {
                 let body = serde_json::json!({"kind": "bench", "params": {
                     "events": events, "size": size, "rate": rate,
                     "readers": readers.min(1_000_000), "wait_ms": 600_000,
@@ -146,8 +134,8 @@ impl Target {
     /// Opens one subscriber on `channel`.
     pub async fn subscribe(&self, channel: &str, source: usize) -> Result<Conn, String> {
         let path = match self.kind {
-            Kind::Jobstream => format!("/api/jobs/{channel}/events"),
-            Kind::Nchan => format!("/sub?id={channel}"),
+            Server::Jobstream => format!("/api/jobs/{channel}/events"),
+            Server::Nchan => format!("/sub?id={channel}"),
         };
         let mut sender = connect(self.addr, source).await?;
         let req = Request::get(path)
@@ -178,7 +166,7 @@ impl Target {
         rate: u64,
         readers: usize,
     ) -> Result<(), String> {
-        if self.kind == Kind::Jobstream {
+        if self.kind == Server::Jobstream {
             return Ok(());
         }
         let mut api = self.api_conn(0).await?;
@@ -223,11 +211,11 @@ impl Target {
     pub async fn close_channel(&self, channel: &str) {
         if let Ok(mut api) = self.api_conn(0).await {
             let _ = match self.kind {
-                Kind::Jobstream => {
+                Server::Jobstream => {
                     api.send("POST", &format!("/api/jobs/{channel}/cancel"), None)
                         .await
                 }
-                Kind::Nchan => {
+                Server::Nchan => {
                     api.send("DELETE", &format!("/pub?id={channel}"), None)
                         .await
                 }

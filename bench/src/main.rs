@@ -9,6 +9,9 @@
 //! jobstream-bench report --results FILE [--markdown FILE] [--svg FILE]
 //! ```
 //!
+//! `jobstream-bench SCENARIO --help` lists a scenario's flags and their
+//! defaults (`args.rs`); a flag a scenario does not take is an error.
+//!
 //! Every run prints its parameters with its figures and appends them as
 //! one JSON line to `--json FILE` (default `target/bench/results.jsonl`).
 //! Connections are spread over `--sources` loopback source addresses
@@ -25,10 +28,14 @@ mod hist;
 mod report;
 mod sse;
 
+use std::future::Future;
+use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use args::Args;
+use args::{Cli, Output, Scenario, Server, Subject};
+use clap::Parser;
 use client::{Conn, Target};
 use hist::Histogram;
 use serde_json::{json, Value};
@@ -40,63 +47,53 @@ pub fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let Some((scenario, rest)) = argv.split_first() else {
-        eprintln!(
-            "usage: jobstream-bench idle|fanout|jobs|start|report [options]; see the source's docs"
-        );
-        std::process::exit(2);
-    };
-    let args = match Args::parse(rest) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("jobstream-bench: {e}");
-            std::process::exit(2);
-        }
-    };
-    if scenario == "report" {
-        if let Err(e) = report::run(&args) {
-            eprintln!("jobstream-bench report: {e}");
-            std::process::exit(1);
-        }
-        return;
+fn main() -> ExitCode {
+    match Cli::parse().scenario {
+        Scenario::Report(a) => outcome("report", report::run(&a)),
+        Scenario::Idle(a) => measure("idle", &a.out, idle(&a)),
+        Scenario::Fanout(a) => measure("fanout", &a.out, fanout(&a)),
+        Scenario::Jobs(a) => measure("jobs", &a.out, jobs(&a)),
+        Scenario::Start(a) => measure("start", &a.out, start(&a)),
     }
+}
+
+/// Runs a load scenario and records its figures.
+fn measure(name: &str, out: &Output, run: impl Future<Output = Result<Value, String>>) -> ExitCode {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    let result = rt.block_on(async {
-        match scenario.as_str() {
-            "idle" => idle(&args).await,
-            "fanout" => fanout(&args).await,
-            "jobs" => jobs(&args).await,
-            "start" => start(&args).await,
-            other => Err(format!("unknown scenario {other:?}")),
-        }
-    });
+    let result = rt.block_on(run).and_then(|value| record(&value, &out.json));
+    // Connections still draining must not hold the exit up.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    outcome(name, result)
+}
+
+fn outcome(name: &str, result: Result<(), String>) -> ExitCode {
     match result {
-        Ok(value) => {
-            println!("{}", report::line(&value));
-            let path = args.str("json", "target/bench/results.jsonl");
-            if let Some(dir) = std::path::Path::new(&path).parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            use std::io::Write;
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .expect("results file");
-            writeln!(file, "{value}").expect("results written");
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("jobstream-bench {scenario}: {e}");
-            std::process::exit(1);
+            eprintln!("jobstream-bench {name}: {e}");
+            ExitCode::FAILURE
         }
     }
-    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// Prints a run's figures and appends them to the results file.
+fn record(value: &Value, path: &Path) -> Result<(), String> {
+    use std::io::Write;
+    println!("{}", report::line(value));
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let file = path.display();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{value}"))
+        .map_err(|e| format!("{file}: {e}"))
 }
 
 /// Resident memory (bytes) and CPU time (clock ticks) of processes.
@@ -146,20 +143,23 @@ async fn open_all(
     Ok(conns)
 }
 
-async fn idle(args: &Args) -> Result<Value, String> {
-    let target = Target::new(args).await?;
-    let n = args.num("n", 1000)? as usize;
-    let hold = args.num("hold", 10)?;
-    let pids = args.pids()?;
+/// Connects to the server a scenario names.
+async fn connect(subject: &Subject) -> Result<Target, String> {
+    Target::new(subject.target, &subject.url.url).await
+}
+
+async fn idle(args: &args::Idle) -> Result<Value, String> {
+    let target = connect(&args.subject).await?;
+    let (n, hold, pids) = (args.n, args.hold, &args.subject.pids);
     let channel = target.create_channel(1, 64, 0, u64::MAX).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (rss0, _) = usage(&pids);
-    let conns = open_all(&target, &channel, n, args.num("sources", 8)? as usize).await?;
+    let (rss0, _) = usage(pids);
+    let conns = open_all(&target, &channel, n, args.subject.sources).await?;
     let readers: Vec<_> = conns.into_iter().map(|c| tokio::spawn(c.drain())).collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (rss1, t0) = usage(&pids);
+    let (rss1, t0) = usage(pids);
     tokio::time::sleep(Duration::from_secs(hold)).await;
-    let (rss2, t1) = usage(&pids);
+    let (rss2, t1) = usage(pids);
     let open = readers.iter().filter(|r| !r.is_finished()).count();
     for r in &readers {
         r.abort();
@@ -227,16 +227,14 @@ impl Tally {
     }
 }
 
-async fn fanout(args: &Args) -> Result<Value, String> {
-    let target = Target::new(args).await?;
-    let n = args.num("n", 100)? as usize;
-    let events = args.num("events", 1000)?;
-    let size = args.num("size", 64)? as usize;
-    let rate = args.num("rate", 0)?;
-    let pids = args.pids()?;
+async fn fanout(args: &args::Fanout) -> Result<Value, String> {
+    let target = connect(&args.subject).await?;
+    let n = args.n;
+    let args::Load { events, size, rate } = args.load;
+    let pids = &args.subject.pids;
     let channel = target.create_channel(events, size, rate, n as u64).await?;
-    let conns = open_all(&target, &channel, n, args.num("sources", 8)? as usize).await?;
-    let (_, t0) = usage(&pids);
+    let conns = open_all(&target, &channel, n, args.subject.sources).await?;
+    let (_, t0) = usage(pids);
     let readers: Vec<_> = conns
         .into_iter()
         .map(|c| tokio::spawn(c.read_events(events)))
@@ -246,7 +244,7 @@ async fn fanout(args: &Args) -> Result<Value, String> {
     for r in readers {
         tally.merge(r.await.map_err(|e| e.to_string())?);
     }
-    let (_, t1) = usage(&pids);
+    let (_, t1) = usage(pids);
     target.close_channel(&channel).await;
     // A paced run measures latency at a given rate; it is reported apart.
     let scenario = if rate > 0 { "fanout-paced" } else { "fanout" };
@@ -259,15 +257,10 @@ async fn fanout(args: &Args) -> Result<Value, String> {
     Ok(tally.json(v))
 }
 
-async fn jobs(args: &Args) -> Result<Value, String> {
-    let target = Target::new(args).await?;
-    if target.name() != "jobstream" {
-        return Err("the jobs scenario is for jobstream".into());
-    }
-    let j = args.num("jobs", 16)? as usize;
-    let events = args.num("events", 1000)?;
-    let size = args.num("size", 64)? as usize;
-    let rate = args.num("rate", 0)?;
+async fn jobs(args: &args::Jobs) -> Result<Value, String> {
+    let target = Target::new(Server::Jobstream, &args.url.url).await?;
+    let j = args.jobs;
+    let args::Load { events, size, rate } = args.load;
     let mut readers = Vec::new();
     for i in 0..j {
         let channel = target.create_channel(events, size, rate, 1).await?;
@@ -285,10 +278,10 @@ async fn jobs(args: &Args) -> Result<Value, String> {
     Ok(tally.json(v))
 }
 
-async fn start(args: &Args) -> Result<Value, String> {
-    let target = Target::new(args).await?;
-    let concurrency = args.num("concurrency", 8)? as usize;
-    let duration = Duration::from_secs(args.num("duration", 5)?);
+async fn start(args: &args::Start) -> Result<Value, String> {
+    let target = Target::new(Server::Jobstream, &args.url.url).await?;
+    let concurrency = args.concurrency;
+    let duration = Duration::from_secs(args.duration);
     let target = Arc::new(target);
     let began = Instant::now();
     let workers: Vec<_> = (0..concurrency)

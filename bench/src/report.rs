@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::args::Args;
+use crate::args::Report;
 
 fn f(v: &Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or(f64::NAN)
@@ -30,8 +30,9 @@ pub fn line(v: &Value) -> String {
 /// (scenario, n) → target → the latest run.
 type Runs = BTreeMap<(String, u64), BTreeMap<String, Value>>;
 
-fn load(path: &str) -> Result<Runs, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+fn load(file: &std::path::Path) -> Result<Runs, String> {
+    let path = file.display();
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{path}: {e}"))?;
     let mut runs = Runs::new();
     for l in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(l).map_err(|e| format!("{path}: {e}"))?;
@@ -111,24 +112,22 @@ fn table(runs: &Runs) -> String {
 }
 
 /// `report --results FILE [--markdown FILE] [--svg FILE]`.
-pub fn run(args: &Args) -> Result<(), String> {
-    let path = args.str("results", "target/bench/results.jsonl");
-    let runs = load(&path)?;
+pub fn run(args: &Report) -> Result<(), String> {
+    let runs = load(&args.results)?;
     let table = table(&runs);
     println!("{table}");
-    let md = args.str("markdown", "");
-    if !md.is_empty() {
-        let text = std::fs::read_to_string(&md).map_err(|e| format!("{md}: {e}"))?;
+    if let Some(path) = &args.markdown {
+        let md = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{md}: {e}"))?;
         let (start, end) = ("<!-- results:start -->", "<!-- results:end -->");
         let (Some(a), Some(b)) = (text.find(start), text.find(end)) else {
             return Err(format!("{md}: no {start} ... {end} markers"));
         };
         let new = format!("{}{start}\n{table}{}", &text[..a], &text[b..]);
-        std::fs::write(&md, new).map_err(|e| format!("{md}: {e}"))?;
+        std::fs::write(path, new).map_err(|e| format!("{md}: {e}"))?;
     }
-    let svg = args.str("svg", "");
-    if !svg.is_empty() {
-        std::fs::write(&svg, chart(&runs)).map_err(|e| format!("{svg}: {e}"))?;
+    if let Some(path) = &args.svg {
+        std::fs::write(path, chart(&runs)).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
 }
