@@ -6,8 +6,9 @@
 //! subscribers it is most of the memory. So each new connection's first
 //! request head is read here, into a buffer that is dropped once parsed:
 //!
-//! * A plain `GET` of an event stream (`/api/events`,
-//!   `/api/jobs/{id}/events`) with no body and no upgrade goes through the
+//! * A plain `GET` of an event stream (one of
+//!   `jobstream_protocol::routes::STREAMS`, the same table the router is
+//!   built from) with no body and no upgrade goes through the
 //!   same axum router (so the same middleware and handlers decide
 //!   everything: session, limits, resume, errors), and its response is
 //!   written here: the status line and headers, `Connection: close`, then
@@ -17,6 +18,9 @@
 //! * Everything else is handed to hyper with the bytes already read, and
 //!   served as usual (keep-alive, graceful shutdown). The app has no
 //!   upgrades (WebSockets), so connections are not upgradeable.
+//!
+//! `JOBSTREAM_LEAN_STREAMS=0` turns the lean path off: every connection
+//! then goes to hyper as it is.
 
 use std::io;
 use std::pin::Pin;
@@ -30,6 +34,7 @@ use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::Watcher;
 use hyper_util::service::TowerToHyperService;
+use jobstream_protocol::routes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
@@ -40,9 +45,18 @@ const MAX_HEAD: usize = 16 * 1024;
 /// Time a client has to send its first request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves one accepted connection.
-pub async fn connection(stream: TcpStream, router: Router, watcher: Watcher) {
+/// Serves one accepted connection; event streams take the lean path when
+/// `lean` is set.
+pub async fn connection(stream: TcpStream, router: Router, watcher: Watcher, lean: bool) {
     let _ = stream.set_nodelay(true);
+    if !lean {
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!("connection: {e}");
+        }
+        return;
+    }
     let mut stream = stream;
     let mut head = Vec::with_capacity(1024);
     let lean = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut head)).await {
@@ -94,12 +108,7 @@ fn lean_request(req: &httparse::Request<'_, '_>) -> Option<Request<Body>> {
     }
     let target = req.path?;
     let path = target.split('?').next().unwrap_or(target);
-    let is_stream = path == "/api/events"
-        || path
-            .strip_prefix("/api/jobs/")
-            .and_then(|rest| rest.strip_suffix("/events"))
-            .is_some_and(|id| !id.is_empty() && !id.contains('/'));
-    if !is_stream {
+    if !routes::is_stream(path) {
         return None;
     }
     let version = match req.version? {
@@ -269,6 +278,27 @@ mod tests {
             b"GET /api/events HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
         ] {
             assert!(parse(other).is_none(), "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
+    fn every_stream_route_and_nothing_else_takes_the_lean_path() {
+        let get = |path: &str| parse(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        for route in routes::STREAMS {
+            let path = route.replace("{id}", "0123abcd");
+            assert!(get(&path).is_some(), "{route} is a stream");
+        }
+        for route in [
+            routes::JOBS,
+            routes::JOB_CANCEL,
+            routes::JOB_PAGE,
+            "/",
+            "/pkg/jobstream.js",
+            "/api/start_job",
+            "/api/nope",
+        ] {
+            let path = route.replace("{id}", "0123abcd");
+            assert!(get(&path).is_none(), "{route} is not a stream");
         }
     }
 

@@ -115,6 +115,7 @@ pub async fn serve(
     let token = state.shutdown.clone();
     let engine = state.engine.clone();
     let grace = state.config.shutdown_grace;
+    let lean = state.config.lean_streams;
     let app = router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let connections = tokio_util::task::TaskTracker::new();
@@ -124,7 +125,7 @@ pub async fn serve(
             () = &mut signal => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(front::connection(stream, app.clone(), graceful.watcher()));
+                    connections.spawn(front::connection(stream, app.clone(), graceful.watcher(), lean));
                 }
                 Err(e) => {
                     // Out of file descriptors, most likely: the open streams'

@@ -47,16 +47,27 @@ pub async fn same_origin(req: Request, next: Next) -> Response {
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-        let origin_host = origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.split_once("://"))
-            .map(|(_, rest)| rest.trim_end_matches('/'));
-        if host.is_none() || origin_host != host {
+        let same = match (origin.to_str().ok().map(origin_authority), host) {
+            (Some(Some(origin)), Some(host)) => origin.eq_ignore_ascii_case(host),
+            // `Origin: null` (sandboxed, file:), unparsable, or no Host.
+            _ => false,
+        };
+        if !same {
             return ApiError::CrossSite.into_response();
         }
     }
     next.run(req).await
+}
+
+/// `host[:port]` of an `Origin` header, as a `Host` header would say it
+/// (no port when it is the scheme's default).
+fn origin_authority(origin: &str) -> Option<String> {
+    let url = url::Url::parse(origin).ok()?;
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
 }
 
 /// Answers 503 once shutdown has begun, for requests that still arrive on
@@ -70,4 +81,31 @@ pub async fn draining(
         return ApiError::Draining.into_response();
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_authority;
+
+    #[test]
+    fn origins_read_as_host_headers() {
+        assert_eq!(
+            origin_authority("http://127.0.0.1:3000").as_deref(),
+            Some("127.0.0.1:3000")
+        );
+        assert_eq!(
+            origin_authority("https://example.com").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            origin_authority("https://example.com:443").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            origin_authority("http://[::1]:8080").as_deref(),
+            Some("[::1]:8080")
+        );
+        assert_eq!(origin_authority("null"), None);
+        assert_eq!(origin_authority("example.com"), None);
+    }
 }

@@ -62,7 +62,12 @@ async fn sigterm_with_a_thousand_open_streams_exits_within_the_grace_period() {
         .unwrap();
     let took = signalled.elapsed();
     assert!(exit.success(), "{exit:?}");
-    assert!(took < Duration::from_secs(11), "shutdown took {took:?}");
+    // Nothing needs the grace period: streams end at once with their hint
+    // and the job stops at its next pause, so exiting takes a fraction of it.
+    assert!(
+        took < Duration::from_secs(4),
+        "shutdown took {took:?} of a 10 s grace"
+    );
 
     // Every stream was ended by the server (not left hanging), with a hint
     // to come back.

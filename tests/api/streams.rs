@@ -278,3 +278,43 @@ async fn requests_during_shutdown_get_503() {
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(resp.headers().contains_key(header::RETRY_AFTER));
 }
+
+/// Whether the server wrote `connection: close` on a stream's response:
+/// the lean path does (it ends the connection with the stream); hyper
+/// keeps HTTP/1.1 connections alive and does not.
+async fn says_close(app: &TestApp, path: &str) -> (StatusCode, bool) {
+    // A fresh client per request: the lean path only sees a connection's
+    // first request.
+    let response = session().get(app.url(path)).send().await.unwrap();
+    let close = response
+        .headers()
+        .get(header::CONNECTION)
+        .is_some_and(|v| v == "close");
+    (response.status(), close)
+}
+
+#[tokio::test]
+async fn stream_routes_take_the_lean_path_unless_it_is_turned_off() {
+    for lean in [true, false] {
+        let config = Config {
+            lean_streams: lean,
+            ..Config::default()
+        };
+        let app = spawn_app(config).await;
+        let id = app.start_ok("echo", json!({"messages": ["a"]})).await;
+        for path in [
+            jobstream_protocol::routes::SESSION_EVENTS.to_owned(),
+            jobstream_protocol::routes::job_events(&id),
+        ] {
+            let (status, close) = says_close(&app, &path).await;
+            // The job belongs to another session: 404, still on the lean path.
+            assert!(
+                status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+                "{path}: {status}"
+            );
+            assert_eq!(close, lean, "{path} with lean={lean}");
+        }
+        let (status, close) = says_close(&app, jobstream_protocol::routes::JOBS).await;
+        assert_eq!((status, close), (StatusCode::OK, false));
+    }
+}
