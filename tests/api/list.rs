@@ -231,7 +231,9 @@ async fn the_start_form_answers_field_errors_and_creates_nothing() {
             .form(form)
             .send()
     };
-    let cases: [(&[(&str, &str)], &str, &str); 5] = [
+    // (form fields, the field at fault, its message)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 5] = [
         (
             &[("kind", "demo"), ("steps", "0")],
             "steps",
