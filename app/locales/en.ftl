@@ -7,7 +7,7 @@ display-name = Display name
 button-save-name = Save name
 start-heading = Start a job
 field-kind = Kind
-kind-demo = Demo: the recipe's job
+kind-demo = Demo: numbered steps
 kind-echo = Echo: says your messages
 kind-primes = Primes: counts primes up to a limit
 kind-fail = Fail: fails at a chosen step
@@ -39,9 +39,16 @@ job-output = Job output
 job-progress = Progress
 job-error = Error
 job-back = All jobs
-job-not-found = No such job. It may belong to another session, or it has been deleted.
-not-found = Page not found.
 not-yet = not yet
+job-lost = { $lost } earlier events are no longer kept and are not shown.
+live-reconnecting = reconnecting…
+live-lost = the live connection was lost; reload to see more
+live-unavailable = live updates are unavailable in this browser
+not-found-title = Not found · jobstream
+not-found-heading = Not found
+not-found-text = There is nothing here. Job pages can only be opened by the session that started the job.
+not-found-back = Back to the start page
+name-saved = Saved. New jobs will call you { $name }.
 
 # Form errors.
 err-range = Must be a whole number from { $min } to { $max }.
@@ -50,7 +57,6 @@ err-too-long = At most { $max } characters.
 err-empty = Required.
 err-invalid = Invalid value: { $detail }
 err-kind = Choose a kind of job.
-err-busy = The server is busy: { $detail }
 
 # Job messages.
 demo-step = finish { $step }: ...({ $name })
@@ -66,3 +72,30 @@ primes-found = { $count ->
 fail-step = Step { $step } of { $at }: all good so far.
 fail-default = Failed on purpose at step { $step }.
 stopped = Stopped at step { $step }.
+
+# Errors, for the pages and the JSON API alike (see app/src/ssr/error.rs).
+# The English texts are the API's: scripts may match on them, keep them as they are.
+error-bad-request = { $detail }
+error-unknown-kind = unknown job kind { $kind }; known kinds: { $known }
+error-bad-params = invalid params for { $kind }: { $problem }
+error-bad-field = invalid params for { $kind }: { $field }: { $problem }
+problem-range = must be between { $min } and { $max }, got { $got }
+problem-too-long = must be at most { $max } characters, got { $got }
+problem-empty = must not be empty
+problem-number = must be a whole number
+error-unknown-language = unknown language { $tag }; choose en, de or fr
+error-name-empty = Enter a name.
+error-name-too-long = A name can have at most { $max } characters; this one has { $got }.
+error-cross-site = cross-site requests are not allowed
+error-job-not-found = no such job
+error-no-route = no such endpoint: { $path }
+error-job-ended = the job has already ended ({ $state })
+error-not-json = expected a JSON body with Content-Type: application/json
+error-session-streams = this session already has { $limit } open streams; close one (another tab?) and retry
+error-server-streams = the server has { $limit } open streams, its limit; retry shortly
+error-no-session = no session on this request
+error-internal = something went wrong on the server; try again
+error-store = the job store is unavailable; try again shortly
+error-queue-full = the job queue is full ({ $capacity } jobs waiting); try again shortly
+error-shutting-down = the server is shutting down and takes no new jobs
+error-draining = the server is restarting; try again in a moment

@@ -85,7 +85,7 @@ impl Locale {
         let digits = n.to_string();
         let mut out = String::with_capacity(digits.len() * 2);
         for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 out.push_str(sep);
             }
             out.push(c);
@@ -120,6 +120,16 @@ impl Strings {
             .get(key)
             .cloned()
             .unwrap_or_else(|| key.to_owned())
+    }
+
+    /// The text `key` with its variables filled in. Only for texts whose
+    /// variables are plain (no plural selection): they are sent with their
+    /// variables as `{$name}`, so the browser can fill in values that change
+    /// after the page was rendered.
+    pub fn fill(&self, key: &str, args: &[(&str, &str)]) -> String {
+        args.iter().fold(self.t(key), |text, (name, value)| {
+            text.replace(&format!("{{${name}}}"), value)
+        })
     }
 }
 
@@ -205,10 +215,13 @@ mod server {
     }
 
     fn tracing_error(id: &str, errors: &[fluent_bundle::FluentError]) {
-        leptos::logging::warn!("message {id}: {errors:?}");
+        tracing::warn!(message = id, ?errors, "a text could not be formatted");
     }
 
-    /// Every message of `locale` that has no variables, formatted.
+    /// Every message of `locale` that has no variables, formatted, and every
+    /// message whose variables are plain, as a template for
+    /// [`Strings::fill`]. Messages that select on a variable (plurals) are
+    /// left out: only the server can format them.
     pub fn strings(locale: Locale) -> Strings {
         static CACHE: OnceLock<HashMap<Locale, Strings>> = OnceLock::new();
         CACHE.get_or_init(|| {
@@ -220,11 +233,20 @@ mod server {
                     let mut texts = HashMap::new();
                     for entry in resource.entries() {
                         if let fluent_syntax::ast::Entry::Message(m) = entry {
-                            let id = m.id.name;
-                            let text = tr(locale, id, &[]);
-                            if !text.contains('{') && !has_variables(m) {
-                                texts.insert(id.to_owned(), text);
-                            }
+                            // Formatting a message without the values of its
+                            // variables would log resolver errors, so each
+                            // variable gets its placeholder as its value.
+                            let Some(names) = plain_variables(m) else {
+                                continue;
+                            };
+                            let placeholders: Vec<String> =
+                                names.iter().map(|n| format!("{{${n}}}")).collect();
+                            let args: Vec<_> = names
+                                .iter()
+                                .zip(&placeholders)
+                                .map(|(n, p)| (*n, Arg::Text(p)))
+                                .collect();
+                            texts.insert(m.id.name.to_owned(), tr(locale, m.id.name, &args));
                         }
                     }
                     (locale, Strings { locale, texts })
@@ -234,17 +256,24 @@ mod server {
             .clone()
     }
 
-    fn has_variables(m: &fluent_syntax::ast::Message<&str>) -> bool {
+    /// The variables of `m` if each is used as it is (`{ $name }`); `None`
+    /// if it selects on one, calls a function or refers to another message.
+    fn plain_variables<'a>(m: &fluent_syntax::ast::Message<&'a str>) -> Option<Vec<&'a str>> {
         use fluent_syntax::ast::{Expression, InlineExpression, PatternElement};
-        m.value.as_ref().is_some_and(|p| {
-            p.elements.iter().any(|e| match e {
-                PatternElement::Placeable { expression } => !matches!(
-                    expression,
-                    Expression::Inline(InlineExpression::StringLiteral { .. })
-                ),
-                PatternElement::TextElement { .. } => false,
-            })
-        })
+        let mut names = Vec::new();
+        for element in &m.value.as_ref()?.elements {
+            match element {
+                PatternElement::TextElement { .. } => {}
+                PatternElement::Placeable {
+                    expression: Expression::Inline(InlineExpression::StringLiteral { .. }),
+                } => {}
+                PatternElement::Placeable {
+                    expression: Expression::Inline(InlineExpression::VariableReference { id }),
+                } => names.push(id.name),
+                PatternElement::Placeable { .. } => return None,
+            }
+        }
+        Some(names)
     }
 }
 
@@ -316,7 +345,13 @@ mod tests {
             "0 nombre premier trouvé jusqu’à 1\u{202f}000\u{202f}000."
         );
         assert!(strings(Locale::De).t("button-cancel") == "Abbrechen");
-        assert!(strings(Locale::En).t("err-range").starts_with("err-range"));
+        let en = strings(Locale::En);
+        // Plurals are formatted on the server only.
+        assert!(en.t("primes-found").starts_with("primes-found"));
+        assert_eq!(
+            en.fill("err-range", &[("min", "1"), ("max", "9")]),
+            "Must be a whole number from 1 to 9."
+        );
     }
 
     #[cfg(feature = "ssr")]

@@ -6,14 +6,15 @@
 //! shown is repeated and nothing said in between is missed; on reload the
 //! same happens again from the new snapshot.
 
+use jobstream_protocol::JobState;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use crate::home::{error_text, LanguageSwitcher};
 use crate::i18n::Strings;
-use crate::jobs::{is_terminal, CancelJob};
+use crate::jobs::CancelJob;
+use crate::settings::{error_text, LanguageSwitcher};
 
 /// One message of a job, as shown on its page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,8 +32,8 @@ pub struct JobView {
     pub id: String,
     /// Its kind.
     pub kind: String,
-    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `interrupted`.
-    pub state: String,
+    /// Its state.
+    pub state: JobState,
     /// Last reported progress, 0 to 1.
     pub progress: Option<f64>,
     /// What it was doing then.
@@ -61,6 +62,7 @@ pub struct JobData {
 /// The job page's data.
 #[server(endpoint = "job")]
 pub async fn get_job(id: String) -> Result<JobData, ServerFnError> {
+    use crate::ssr::UserError;
     use jobstream_engine::{Engine, EventKind, JobId};
 
     let visitor = crate::ssr::visitor().await?;
@@ -72,7 +74,7 @@ pub async fn get_job(id: String) -> Result<JobData, ServerFnError> {
     let found = engine
         .find(visitor.session, id)
         .await
-        .map_err(|_| ServerFnError::new("the job store is unavailable; try again shortly"))?;
+        .map_err(|e| UserError::from(e).into_server_error(visitor.locale))?;
     let Some(job) = found else {
         return Ok(JobData { strings, job: None });
     };
@@ -95,7 +97,7 @@ pub async fn get_job(id: String) -> Result<JobData, ServerFnError> {
         job: Some(JobView {
             id: job.id.to_string(),
             kind: job.kind.clone(),
-            state: snap.state.as_str().to_owned(),
+            state: snap.state,
             progress,
             label,
             error: snap.error,
@@ -115,11 +117,11 @@ pub fn JobPage() -> impl IntoView {
     // unknown job gets a real 404 status.
     let job = Resource::new_blocking(id, get_job);
     view! {
-        <Suspense fallback=|| view! { <p>"Loading the job…"</p> }>
+        <Suspense fallback=|| view! { <p>"…"</p> }>
             {move || Suspend::new(async move {
                 match job.await {
                     Ok(JobData { strings, job: Some(view) }) => view! { <JobDetail view strings/> }.into_any(),
-                    Ok(JobData { job: None, .. }) => view! { <crate::NotFound/> }.into_any(),
+                    Ok(JobData { strings, job: None }) => view! { <crate::NotFound strings/> }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
                 }
             })}
@@ -146,12 +148,13 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
     let label = RwSignal::new(label);
     let error = RwSignal::new(error);
     let lost = RwSignal::new(dropped);
-    // Shown while the browser is reconnecting on its own.
+    // The Fluent key of what is shown while the browser is reconnecting on
+    // its own (the page's texts are all at hand in the browser).
     let connection = RwSignal::new(None::<&'static str>);
     let cancel = ServerAction::<CancelJob>::new();
 
     #[cfg(feature = "hydrate")]
-    if !is_terminal(&state.get_untracked()) {
+    if !state.get_untracked().is_terminal() {
         let live = Live {
             lines,
             state,
@@ -170,6 +173,17 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
     let title = format!("{kind} · jobstream");
     let s = strings.clone();
     let state_text = move || s.t(&format!("state-{}", state.get()));
+    let connection_text = {
+        let s = strings.clone();
+        move || connection.get().map(|key| s.t(key))
+    };
+    let lost_text = {
+        let s = strings.clone();
+        move || {
+            let lost = lost.get();
+            (lost > 0).then(|| s.fill("job-lost", &[("lost", &locale.int(lost))]))
+        }
+    };
     let percent = move || {
         progress
             .get()
@@ -187,10 +201,10 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
             <h1>{strings.t("job-heading")} " " <code class="job-id">{id}</code></h1>
             <p class="meta">
                 {strings.t("col-kind")} ": " <strong>{kind}</strong> " · " {strings.t("col-state")} ": "
-                <span role="status" data-state=move || state.get() class=move || format!("state state-{}", state.get())>{state_text}</span>
-                {move || connection.get().map(|c| view! { <span class="connection">" · " {c}</span> })}
+                <span role="status" data-state=move || state.get().as_str() class=move || format!("state state-{}", state.get())>{state_text}</span>
+                {move || connection_text().map(|c| view! { <span class="connection">" · " {c}</span> })}
             </p>
-            {move || (progress.get().is_some() || state.get() == "running").then(|| view! {
+            {move || (progress.get().is_some() || state.get() == JobState::Running).then(|| view! {
                 <div class="progress-row">
                     <div class="progressbar" role="progressbar" aria-label=s.t("job-progress")
                         aria-valuemin="0" aria-valuemax="100"
@@ -207,13 +221,13 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
             })}
             <ActionForm action=cancel>
                 <input type="hidden" name="id" value=cancel_id/>
-                <button type="submit" class="secondary" hidden=move || is_terminal(&state.get())
+                <button type="submit" class="secondary" hidden=move || state.get().is_terminal()
                     disabled=move || cancel.pending().get()>{cancel_label}</button>
             </ActionForm>
             {move || error.get().map(|e| view! { <p class="error">{error_label.clone()} ": " {e}</p> })}
-            {move || (lost.get() > 0).then(|| view! {
-                <p class="notice">{format!("{} earlier events are no longer kept and are not shown.", lost.get())}</p>
-            })}
+            {move || lost_text().map(|text| view! { <p class="notice">{text}</p> })}
+            // The list's accessible name stays English in every language:
+            // tests and outside checks find the output by it.
             <ul class="output" aria-label="Job output">
                 <For each=move || lines.get() key=|line| line.seq let:line>
                     <li>{line.text}</li>
@@ -230,7 +244,7 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
 #[derive(Clone, Copy)]
 struct Live {
     lines: RwSignal<Vec<Line>>,
-    state: RwSignal<String>,
+    state: RwSignal<JobState>,
     progress: RwSignal<Option<f64>>,
     label: RwSignal<Option<String>>,
     error: RwSignal<Option<String>>,
@@ -243,8 +257,15 @@ struct Live {
 #[cfg(feature = "hydrate")]
 fn follow(id: &str, last_seq: u64, live: Live) {
     use crate::live::{LiveEvent, LiveStream};
+    use jobstream_protocol::routes;
 
-    let url = format!("/api/jobs/{id}/events?last_event_id={last_seq}");
+    // The query parameter, not `Last-Event-ID`: an `EventSource` cannot set
+    // headers on its first request.
+    let url = format!(
+        "{}?{}={last_seq}",
+        routes::job_events(id),
+        routes::LAST_EVENT_ID_PARAM
+    );
     let mut seen = last_seq;
     let on_event = move |event: LiveEvent| match event {
         LiveEvent::Message { seq, text } => {
@@ -257,31 +278,24 @@ fn follow(id: &str, last_seq: u64, live: Live) {
             }
         }
         LiveEvent::State(s) => live.state.set(s),
-        LiveEvent::End { state: s, error: e } => {
-            live.state.set(s);
-            live.error.set(e);
+        LiveEvent::End(end) => {
+            live.state.set(end.state);
+            live.error.set(end.error);
         }
-        LiveEvent::Gap { lost: n } => live.lost.update(|l| *l += n),
-        LiveEvent::Progress {
-            fraction,
-            label: text,
-        } => {
-            live.progress.set(Some(fraction));
-            live.label.set(text);
+        LiveEvent::Gap(gap) => live.lost.update(|l| *l += gap.lost),
+        LiveEvent::Progress(p) => {
+            live.progress.set(Some(p.fraction));
+            live.label.set(p.label);
         }
-        LiveEvent::Reconnecting => live.connection.set(Some("reconnecting…")),
+        LiveEvent::Reconnecting => live.connection.set(Some("live-reconnecting")),
         LiveEvent::Closed => live.connection.set(None),
-        LiveEvent::Failed => live
-            .connection
-            .set(Some("the live connection was lost; reload to see more")),
+        LiveEvent::Failed => live.connection.set(Some("live-lost")),
     };
     match LiveStream::open(&url, on_event) {
         Ok(stream) => {
             let stream = send_wrapper::SendWrapper::new(stream);
             on_cleanup(move || drop(stream));
         }
-        Err(()) => live
-            .connection
-            .set(Some("live updates are unavailable in this browser")),
+        Err(()) => live.connection.set(Some("live-unavailable")),
     }
 }

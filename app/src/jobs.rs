@@ -2,83 +2,27 @@
 //! `EventSource` on `/api/events` for all of the session's jobs (not one
 //! per job: browsers allow only 6 connections per host over HTTP/1.1).
 
+use jobstream_protocol::{routes, JobState, JobSummary};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::i18n::Strings;
-
-/// A job as the list shows it; the JSON of the API's job summaries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobRow {
-    /// Its id.
-    pub id: String,
-    /// Its kind.
-    pub kind: String,
-    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `interrupted`.
-    pub state: String,
-    /// Why it failed.
-    #[serde(default)]
-    pub error: Option<String>,
-    /// Last reported progress, 0 to 1.
-    #[serde(default)]
-    pub progress: Option<f64>,
-    /// What it was doing then.
-    #[serde(default)]
-    pub label: Option<String>,
-    /// Unix ms.
-    pub created_at: u64,
-    /// Unix ms.
-    #[serde(default)]
-    pub started_at: Option<u64>,
-    /// Unix ms.
-    #[serde(default)]
-    pub finished_at: Option<u64>,
-}
-
-#[cfg(feature = "ssr")]
-impl From<jobstream_engine::JobSummary> for JobRow {
-    fn from(s: jobstream_engine::JobSummary) -> Self {
-        JobRow {
-            id: s.id,
-            kind: s.kind,
-            state: s.state.as_str().to_owned(),
-            error: s.error,
-            progress: s.progress,
-            label: s.label,
-            created_at: s.created_at,
-            started_at: s.started_at,
-            finished_at: s.finished_at,
-        }
-    }
-}
-
-/// Whether a state is final.
-pub fn is_terminal(state: &str) -> bool {
-    !matches!(state, "queued" | "running")
-}
 
 /// Cancels one of the visitor's jobs. Returns its state afterwards
 /// (`cancelled`, or still `running` until it reaches its next step).
 #[server(endpoint = "cancel_job")]
-pub async fn cancel_job(id: String) -> Result<String, ServerFnError> {
-    use jobstream_engine::{CancelError, Engine, JobId};
+pub async fn cancel_job(id: String) -> Result<JobState, ServerFnError> {
+    use crate::ssr::UserError;
+    use jobstream_engine::{Engine, JobId};
 
     let visitor = crate::ssr::visitor().await?;
-    let response = expect_context::<leptos_axum::ResponseOptions>();
-    let Ok(id) = id.parse::<JobId>() else {
-        response.set_status(http::StatusCode::NOT_FOUND);
-        return Err(ServerFnError::new("no such job"));
-    };
+    let fail = |e: UserError| e.into_server_error(visitor.locale);
+    // An id that cannot be one is as unknown as any other.
+    let id = id
+        .parse::<JobId>()
+        .map_err(|_| fail(UserError::JobNotFound))?;
     match expect_context::<Engine>().cancel(visitor.session, id).await {
-        Ok(job) => Ok(job.log.state().as_str().to_owned()),
-        Err(e) => {
-            response.set_status(match e {
-                CancelError::NotFound => http::StatusCode::NOT_FOUND,
-                CancelError::Ended(_) => http::StatusCode::CONFLICT,
-                CancelError::Store => http::StatusCode::SERVICE_UNAVAILABLE,
-            });
-            Err(ServerFnError::new(e.to_string()))
-        }
+        Ok(job) => Ok(job.log.state()),
+        Err(e) => Err(fail(e.into())),
     }
 }
 
@@ -117,7 +61,7 @@ pub fn format_duration(ms: u64) -> String {
 }
 
 /// Puts `row` in `rows` (replacing the job's old row), newest first.
-pub fn upsert(rows: &mut Vec<JobRow>, row: JobRow) {
+pub fn upsert(rows: &mut Vec<JobSummary>, row: JobSummary) {
     match rows.iter_mut().find(|r| r.id == row.id) {
         Some(old) => *old = row,
         None => {
@@ -132,7 +76,7 @@ pub fn upsert(rows: &mut Vec<JobRow>, row: JobRow) {
 
 /// The session's jobs as a table, kept live.
 #[component]
-pub fn JobList(strings: Strings, initial: Vec<JobRow>) -> impl IntoView {
+pub fn JobList(strings: Strings, initial: Vec<JobSummary>) -> impl IntoView {
     let rows = RwSignal::new(initial);
     #[cfg(feature = "hydrate")]
     follow_feed(rows);
@@ -155,7 +99,7 @@ pub fn JobList(strings: Strings, initial: Vec<JobRow>) -> impl IntoView {
             <tbody>
                 <For
                     each=move || rows.get()
-                    key=|r| (r.id.clone(), r.state.clone(), r.progress.map(|p| (p * 1000.0) as u32), r.started_at, r.finished_at)
+                    key=|r| (r.id.clone(), r.state, r.progress.map(|p| (p * 1000.0) as u32), r.started_at, r.finished_at)
                     let:row
                 >
                     <Row row strings=strings.clone()/>
@@ -168,7 +112,7 @@ pub fn JobList(strings: Strings, initial: Vec<JobRow>) -> impl IntoView {
 }
 
 #[component]
-fn Row(row: JobRow, strings: Strings) -> impl IntoView {
+fn Row(row: JobSummary, strings: Strings) -> impl IntoView {
     let locale = strings.locale;
     let cancel = ServerAction::<CancelJob>::new();
     let progress = row
@@ -182,14 +126,14 @@ fn Row(row: JobRow, strings: Strings) -> impl IntoView {
         (Some(_), None) => "…".to_owned(),
         _ => "–".to_owned(),
     };
-    let live = !is_terminal(&row.state);
+    let live = !row.is_terminal();
     let state_text = strings.t(&format!("state-{}", row.state));
     let cancel_id = row.id.clone();
     let cancel_text = strings.t("button-cancel");
     let cancel_label = format!("{cancel_text} {}", row.kind);
     view! {
         <tr data-job=row.id.clone()>
-            <td><a href=format!("/jobs/{}", row.id)>{row.kind.clone()}</a></td>
+            <td><a href=routes::job_page(&row.id)>{row.kind.clone()}</a></td>
             <td class=format!("state state-{}", row.state)>{state_text}</td>
             <td class="progress" title=row.label.clone().unwrap_or_default()>{progress}</td>
             <td>{started}</td>
@@ -212,13 +156,13 @@ fn Row(row: JobRow, strings: Strings) -> impl IntoView {
 
 /// Opens the session's feed and upserts every job it reports.
 #[cfg(feature = "hydrate")]
-fn follow_feed(rows: RwSignal<Vec<JobRow>>) {
+fn follow_feed(rows: RwSignal<Vec<JobSummary>>) {
     let on_job = move |data: String| {
-        if let Ok(row) = serde_json::from_str::<JobRow>(&data) {
+        if let Ok(row) = serde_json::from_str::<JobSummary>(&data) {
             rows.update(|r| upsert(r, row));
         }
     };
-    if let Ok(feed) = crate::live::Feed::open("/api/events", on_job) {
+    if let Ok(feed) = crate::live::Feed::open(routes::SESSION_EVENTS, on_job) {
         let feed = send_wrapper::SendWrapper::new(feed);
         on_cleanup(move || drop(feed));
     }
@@ -228,11 +172,11 @@ fn follow_feed(rows: RwSignal<Vec<JobRow>>) {
 mod tests {
     use super::*;
 
-    fn row(id: &str, created_at: u64) -> JobRow {
-        JobRow {
+    fn row(id: &str, created_at: u64) -> JobSummary {
+        JobSummary {
             id: id.into(),
             kind: "demo".into(),
-            state: "queued".into(),
+            state: JobState::Queued,
             error: None,
             progress: None,
             label: None,
@@ -248,11 +192,11 @@ mod tests {
         upsert(&mut rows, row("c", 30));
         upsert(&mut rows, row("m", 15));
         let mut changed = row("a", 10);
-        changed.state = "running".into();
+        changed.state = JobState::Running;
         upsert(&mut rows, changed);
         let ids: Vec<_> = rows.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["c", "b", "m", "a"]);
-        assert_eq!(rows[3].state, "running");
+        assert_eq!(rows[3].state, JobState::Running);
     }
 
     #[test]

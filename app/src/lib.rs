@@ -6,18 +6,23 @@
 //!
 //! ## Layout
 //!
-//! * [`home`]: `/`: the start form (every kind, validated per field), the
-//!   job list, the display name and the language switcher.
+//! * [`home`]: `/`: the start form, the job list, the display name and the
+//!   language switcher.
+//! * [`start`]: the start form, rendered from the kinds' schemas, and the
+//!   server function it posts to.
+//! * [`settings`]: the display name and the language, kept in cookies.
 //! * [`jobs`]: the session's job list, live through one `EventSource`.
 //! * [`i18n`]: English, German and French (Fluent on the server).
 //! * [`job_page`]: `/jobs/{id}`: the job's state and output, server-rendered
 //!   from a snapshot of its log, then kept live by an `EventSource`.
 //! * `live` (browser only): the `EventSource` wrapper the job page uses.
-//! * [`ssr`] (server only): what server functions reach: the engine and
-//!   the visitor (session cookie, display name, locale).
+//! * [`ssr`] (server only): what server functions reach: the engine, the
+//!   visitor (session cookie, display name, locale) and [`ssr::UserError`].
 //!
 //! The job engine itself lives in `jobstream-engine`; this crate only
-//! renders it and calls it.
+//! renders it and calls it. What the server and the browser must agree on
+//! (states, stream events, routes, the kinds' fields) is in
+//! `jobstream-protocol`, never written here again.
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -26,18 +31,18 @@ use leptos_router::{
     path, SsrMode,
 };
 
+use crate::i18n::Strings;
+
 pub mod home;
 pub mod i18n;
 pub mod job_page;
 pub mod jobs;
 #[cfg(feature = "hydrate")]
 mod live;
+pub mod settings;
 #[cfg(feature = "ssr")]
 pub mod ssr;
-
-/// The data of the last event of every job stream; see the engine's `sse`
-/// module. The page closes its `EventSource` on it once the job has ended.
-pub const CLOSE_SENTINEL: &str = "__CLOSE_SSE__";
+pub mod start;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -74,7 +79,7 @@ pub fn App() -> impl IntoView {
                 <a href="/" class="brand">"jobstream"</a>
             </header>
             <main data-hydrated=move || hydrated.get().to_string()>
-                <Routes fallback=NotFound>
+                <Routes fallback=UnknownPage>
                     // Async: the whole page is rendered in place before it is
                     // sent, so it reads without JavaScript and an unknown job
                     // gets its 404 status.
@@ -86,17 +91,48 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Shown for any unknown page, with status 404 when rendered on the server.
+/// The visitor's texts, for a page that has no data of its own.
+#[server(endpoint = "strings")]
+pub async fn page_strings() -> Result<Strings, ServerFnError> {
+    let locale = ssr::visitor().await?.locale;
+    Ok(i18n::strings(locale))
+}
+
+/// Any unknown page: [`NotFound`] in the visitor's language.
 #[component]
-pub fn NotFound() -> impl IntoView {
+pub fn UnknownPage() -> impl IntoView {
+    // Set before the texts load, so the status is in place whatever the
+    // rendering mode.
+    set_not_found_status();
+    let strings = Resource::new_blocking(|| (), |()| page_strings());
+    view! {
+        <Suspense fallback=|| view! { <p>"…"</p> }>
+            {move || Suspend::new(async move {
+                // Without its texts the page still says 404, with their keys.
+                let strings = strings.await.unwrap_or_default();
+                view! { <NotFound strings/> }
+            })}
+        </Suspense>
+    }
+}
+
+/// Says there is nothing here, with status 404 when rendered on the server.
+#[component]
+pub fn NotFound(strings: Strings) -> impl IntoView {
+    set_not_found_status();
+    view! {
+        <div lang=strings.locale.tag()>
+            <Title text=strings.t("not-found-title")/>
+            <h1>{strings.t("not-found-heading")}</h1>
+            <p>{strings.t("not-found-text")}</p>
+            <p><a href="/">{strings.t("not-found-back")}</a></p>
+        </div>
+    }
+}
+
+fn set_not_found_status() {
     #[cfg(feature = "ssr")]
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(http::StatusCode::NOT_FOUND);
-    }
-    view! {
-        <Title text="Not found · jobstream"/>
-        <h1>"Not found"</h1>
-        <p>"There is nothing here. Job pages can only be opened by the session that started the job."</p>
-        <p><a href="/">"Back to the start page"</a></p>
     }
 }

@@ -1,39 +1,33 @@
 //! The browser's `EventSource` on a job stream, turned into [`LiveEvent`]s.
 //!
-//! The server ends every stream with an `end` event (the final state) and
-//! then a message whose data is [`CLOSE_SENTINEL`]. On that sentinel the
-//! stream is closed, so the browser does not reconnect. A job message whose
-//! text happens to be the sentinel arrives before `end` and is shown like
-//! any other message.
+//! The server ends every stream with an [`event::END`] event (the final
+//! state) and then a message whose data is [`CLOSE_SENTINEL`]. On that
+//! sentinel the stream is closed, so the browser does not reconnect. A job
+//! message whose text happens to be the sentinel arrives before `end` and is
+//! shown like any other message. Event names and payloads are the
+//! protocol's, so a change there fails the build here.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
-use serde::Deserialize;
+use jobstream_protocol::{event, End, Gap, JobState, Progress, CLOSE_SENTINEL};
+use serde::de::DeserializeOwned;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{Event, EventSource, MessageEvent};
-
-use crate::CLOSE_SENTINEL;
 
 /// What happened on the stream.
 pub enum LiveEvent {
     /// A job message with its sequence id.
     Message { seq: u64, text: String },
     /// The job changed state.
-    State(String),
+    State(JobState),
     /// The job ended.
-    End {
-        state: String,
-        error: Option<String>,
-    },
+    End(End),
     /// Events were dropped before this reader got them.
-    Gap { lost: u64 },
+    Gap(Gap),
     /// The job reported progress.
-    Progress {
-        fraction: f64,
-        label: Option<String>,
-    },
+    Progress(Progress),
     /// The connection dropped; the browser is reconnecting.
     Reconnecting,
     /// The stream ended normally and was closed.
@@ -42,21 +36,10 @@ pub enum LiveEvent {
     Failed,
 }
 
-#[derive(Deserialize)]
-struct End {
-    state: String,
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Gap {
-    lost: u64,
-}
-
-#[derive(Deserialize)]
-struct Progress {
-    fraction: f64,
-    label: Option<String>,
+/// The event's data read as `T`; `None` for data this page cannot read
+/// (a newer server), which is then skipped rather than shown wrong.
+fn payload<T: DeserializeOwned>(e: &MessageEvent) -> Option<T> {
+    serde_json::from_str(&e.data().as_string()?).ok()
 }
 
 type Handler = Closure<dyn FnMut(MessageEvent)>;
@@ -101,7 +84,7 @@ impl LiveStream {
         {
             let (emit, ended, source) = (Rc::clone(&emit), Rc::clone(&ended), source.clone());
             listen(
-                "message",
+                event::MESSAGE,
                 Box::new(move |e| {
                     let data = text(&e);
                     if ended.get() && data == CLOSE_SENTINEL {
@@ -117,19 +100,23 @@ impl LiveStream {
         }
         {
             let emit = Rc::clone(&emit);
-            listen("state", Box::new(move |e| emit(LiveEvent::State(text(&e)))));
+            listen(
+                event::STATE,
+                Box::new(move |e| {
+                    if let Ok(state) = text(&e).parse() {
+                        emit(LiveEvent::State(state));
+                    }
+                }),
+            );
         }
         {
             let (emit, ended) = (Rc::clone(&emit), Rc::clone(&ended));
             listen(
-                "end",
+                event::END,
                 Box::new(move |e| {
-                    if let Ok(end) = serde_json::from_str::<End>(&text(&e)) {
+                    if let Some(end) = payload(&e) {
                         ended.set(true);
-                        emit(LiveEvent::End {
-                            state: end.state,
-                            error: end.error,
-                        });
+                        emit(LiveEvent::End(end));
                     }
                 }),
             );
@@ -137,25 +124,21 @@ impl LiveStream {
         {
             let emit = Rc::clone(&emit);
             listen(
-                "gap",
+                event::GAP,
                 Box::new(move |e| {
-                    if let Ok(gap) = serde_json::from_str::<Gap>(&text(&e)) {
-                        emit(LiveEvent::Gap { lost: gap.lost });
+                    if let Some(gap) = payload(&e) {
+                        emit(LiveEvent::Gap(gap));
                     }
                 }),
             );
         }
-
         {
             let emit = Rc::clone(&emit);
             listen(
-                "progress",
+                event::PROGRESS,
                 Box::new(move |e| {
-                    if let Ok(p) = serde_json::from_str::<Progress>(&text(&e)) {
-                        emit(LiveEvent::Progress {
-                            fraction: p.fraction,
-                            label: p.label,
-                        });
+                    if let Some(p) = payload(&e) {
+                        emit(LiveEvent::Progress(p));
                     }
                 }),
             );
@@ -181,8 +164,8 @@ impl LiveStream {
     }
 }
 
-/// The session's job-list stream (`/api/events`): calls back with the data
-/// of every `job` event. The browser reconnects on its own when the server
+/// The session's job-list stream ([`jobstream_protocol::routes::SESSION_EVENTS`]):
+/// calls back with the data of every [`event::JOB`] event. The browser reconnects on its own when the server
 /// ends the stream; the server then sends every job again. Dropping it
 /// closes the `EventSource`.
 pub struct Feed {
@@ -197,13 +180,14 @@ impl Drop for Feed {
 }
 
 impl Feed {
-    /// Opens `url` and calls `on_job` with each `job` event's data.
+    /// Opens `url` and calls `on_job` with each [`event::JOB`] event's data.
     pub fn open(url: &str, mut on_job: impl FnMut(String) + 'static) -> Result<Self, ()> {
         let source = EventSource::new(url).map_err(|_| ())?;
         let handler = Closure::wrap(Box::new(move |e: MessageEvent| {
             on_job(e.data().as_string().unwrap_or_default());
         }) as Box<dyn FnMut(MessageEvent)>);
-        let _ = source.add_event_listener_with_callback("job", handler.as_ref().unchecked_ref());
+        let _ =
+            source.add_event_listener_with_callback(event::JOB, handler.as_ref().unchecked_ref());
         Ok(Feed {
             source,
             _handler: handler,

@@ -1,31 +1,34 @@
 //! Server-only parts the server functions reach: the visitor of the current
-//! request and the engine.
+//! request, its cookies, and the errors a visitor can be shown.
 //!
 //! The server's session middleware builds a [`Visitor`] for every request
 //! (from the cookies, creating a session when there is none) and puts it in
 //! the request's extensions; server functions read it with [`visitor`].
 //! The engine reaches them through Leptos context (`provide_context` in the
 //! server's router).
+//!
+//! * [`cookies`]: the session, language and name cookies.
+//! * [`error`]: [`UserError`], every error a visitor or an API client can
+//!   get, with its status and its text in each language.
 
 use axum::Extension;
 use jobstream_engine::SessionId;
+use leptos::prelude::ServerFnError;
 
 use crate::i18n::Locale;
-use leptos::prelude::ServerFnError;
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-/// Name of the HttpOnly cookie holding the session id.
-pub const SESSION_COOKIE: &str = "jobstream_session";
-/// Name of the cookie holding the language chosen with the switcher.
-pub const LANG_COOKIE: &str = "jobstream_lang";
-/// Name of the cookie holding the display name, percent-encoded.
-pub const NAME_COOKIE: &str = "jobstream_name";
+pub mod cookies;
+pub mod error;
+
+pub use cookies::{
+    lang_cookie, name_cookie, session_cookie, COOKIE_MAX_AGE_SECS, LANG_COOKIE, NAME_COOKIE,
+    SESSION_COOKIE,
+};
+pub use error::{StreamLimit, UserError};
+
+pub use crate::settings::MAX_NAME_CHARS;
 /// The display name of a visitor who has not set one.
 pub const DEFAULT_NAME: &str = "guest";
-/// Longest display name, in characters.
-pub const MAX_NAME_CHARS: usize = 64;
-/// How long the cookies live: a year, refreshed by every visit that sets them.
-pub const COOKIE_MAX_AGE_SECS: u64 = 365 * 24 * 3600;
 
 /// Who is asking: built by the session middleware for every request.
 #[derive(Debug, Clone)]
@@ -43,91 +46,53 @@ impl Visitor {
     /// Reads the visitor from request headers. `None` for the session when
     /// the cookie is missing or not a valid id (a new one is then made).
     pub fn from_headers(headers: &http::HeaderMap) -> (Option<SessionId>, String, Locale) {
-        let mut session = None;
-        let mut name = None;
-        let mut chosen = None;
-        for value in headers.get_all(http::header::COOKIE) {
-            let Ok(value) = value.to_str() else { continue };
-            for pair in value.split(';') {
-                let Some((k, v)) = pair.trim().split_once('=') else {
-                    continue;
-                };
-                match k {
-                    SESSION_COOKIE => session = v.parse().ok(),
-                    NAME_COOKIE => name = decode_name(v),
-                    LANG_COOKIE => chosen = Locale::from_tag(v),
-                    _ => {}
-                }
-            }
-        }
-        let locale = chosen.unwrap_or_else(|| {
+        let sent = cookies::read(headers);
+        let locale = sent.locale.unwrap_or_else(|| {
             headers
                 .get(http::header::ACCEPT_LANGUAGE)
                 .and_then(|v| v.to_str().ok())
                 .map_or(Locale::En, Locale::negotiate)
         });
-        (
-            session,
-            name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
-            locale,
-        )
+        let name = sent.name.unwrap_or_else(|| DEFAULT_NAME.to_owned());
+        (sent.session, name, locale)
     }
-}
-
-/// Characters kept as they are in the name cookie; all others are escaped,
-/// so any name (newlines, `;`, quotes, non-ASCII) survives the trip.
-const NAME_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
-
-/// The `Set-Cookie` value storing a display name.
-pub fn name_cookie(name: &str) -> String {
-    format!(
-        "{NAME_COOKIE}={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax",
-        utf8_percent_encode(name, NAME_ESCAPE)
-    )
-}
-
-/// The `Set-Cookie` value storing the chosen language.
-pub fn lang_cookie(locale: Locale) -> String {
-    format!(
-        "{LANG_COOKIE}={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax",
-        locale.tag()
-    )
-}
-
-/// The `Set-Cookie` value for a new session.
-pub fn session_cookie(session: SessionId) -> String {
-    format!(
-        "{SESSION_COOKIE}={session}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax"
-    )
-}
-
-fn decode_name(v: &str) -> Option<String> {
-    let name = percent_decode_str(v).decode_utf8().ok()?;
-    validate_name(&name).ok()
 }
 
 /// Checks a display name: trimmed, 1 to [`MAX_NAME_CHARS`] characters.
 /// Any text is allowed otherwise; it is always rendered as text.
-pub fn validate_name(name: &str) -> Result<String, String> {
+pub fn validate_name(name: &str) -> Result<String, UserError> {
     let name = name.trim();
     if name.is_empty() {
-        return Err("Enter a name.".to_owned());
+        return Err(UserError::NameEmpty);
     }
-    let chars = name.chars().count();
-    if chars > MAX_NAME_CHARS {
-        return Err(format!(
-            "A name can have at most {MAX_NAME_CHARS} characters; this one has {chars}."
-        ));
+    let got = name.chars().count();
+    if got > MAX_NAME_CHARS {
+        return Err(UserError::NameTooLong {
+            max: MAX_NAME_CHARS,
+            got,
+        });
     }
     Ok(name.to_owned())
 }
 
 /// The visitor of the request a server function is handling.
 pub async fn visitor() -> Result<Visitor, ServerFnError> {
-    let Extension(visitor) = leptos_axum::extract::<Extension<Visitor>>()
-        .await
-        .map_err(|_| ServerFnError::new("no session on this request"))?;
-    Ok(visitor)
+    match leptos_axum::extract::<Extension<Visitor>>().await {
+        Ok(Extension(visitor)) => Ok(visitor),
+        // The middleware runs before every route, so this is a bug.
+        Err(_) => Err(UserError::NoSession.into_server_error(Locale::En)),
+    }
+}
+
+/// Adds a `Set-Cookie` header to the server function's response.
+pub fn set_cookie(cookie: &str, locale: Locale) -> Result<(), ServerFnError> {
+    // Our cookies are escaped by the `cookie` crate, so this cannot fail;
+    // should it, the visitor is told rather than the server panicking.
+    let value = http::HeaderValue::from_str(cookie)
+        .map_err(|_| UserError::Internal.into_server_error(locale))?;
+    leptos::prelude::expect_context::<leptos_axum::ResponseOptions>()
+        .append_header(http::header::SET_COOKIE, value);
+    Ok(())
 }
 
 /// The path (and query) of the page a form was posted from, if it is on
@@ -136,12 +101,27 @@ pub async fn referer_path() -> Option<String> {
     let headers = leptos_axum::extract::<http::HeaderMap>().await.ok()?;
     let referer = headers.get(http::header::REFERER)?.to_str().ok()?;
     let host = headers.get(http::header::HOST)?.to_str().ok()?;
-    let rest = referer
-        .strip_prefix("http://")
-        .or_else(|| referer.strip_prefix("https://"))?;
-    let path = rest.strip_prefix(host)?;
-    let path = if path.is_empty() { "/" } else { path };
-    (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_owned())
+    same_site_path(referer, host)
+}
+
+/// The path and query of `referer` if it is an `http(s)` URL of `host`
+/// (as the `Host` header names it, port included).
+fn same_site_path(referer: &str, host: &str) -> Option<String> {
+    use url::Position;
+
+    let url = url::Url::parse(referer).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() {
+        return None;
+    }
+    // Read `Host` as a URL of the same scheme, so both sides are normalised
+    // alike (case, default port, IPv6 brackets).
+    let ours = url::Url::parse(&format!("{}://{host}/", url.scheme())).ok()?;
+    if url.host() != ours.host() || url.port_or_known_default() != ours.port_or_known_default() {
+        return None;
+    }
+    let path = &url[Position::BeforePath..Position::AfterQuery];
+    // `//evil.example/` would be read by the browser as another host.
+    (!path.starts_with("//")).then(|| path.to_owned())
 }
 
 #[cfg(test)]
@@ -165,6 +145,13 @@ mod tests {
             let (_, got, _) = Visitor::from_headers(&headers);
             assert_eq!(got, name.trim());
         }
+        // Cookies written before the `cookie` crate escaped them.
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::COOKIE,
+            "jobstream_name=Zo%C3%AB%20%E2%9C%93".parse().unwrap(),
+        );
+        assert_eq!(Visitor::from_headers(&headers).1, "Zoë ✓");
     }
 
     #[test]
@@ -209,9 +196,31 @@ mod tests {
     #[test]
     fn names_are_checked() {
         assert_eq!(validate_name("  Ada  "), Ok("Ada".to_owned()));
-        assert!(validate_name("   ").is_err());
-        assert!(validate_name(&"x".repeat(65))
-            .unwrap_err()
-            .contains("at most 64"));
+        assert_eq!(validate_name("   "), Err(UserError::NameEmpty));
+        let e = validate_name(&"x".repeat(65)).unwrap_err();
+        assert_eq!(
+            e.english(),
+            "A name can have at most 64 characters; this one has 65."
+        );
+    }
+
+    #[test]
+    fn only_pages_of_this_site_are_gone_back_to() {
+        let back = |referer| same_site_path(referer, "localhost:3000");
+        assert_eq!(
+            back("http://localhost:3000/jobs/x?y=1").as_deref(),
+            Some("/jobs/x?y=1")
+        );
+        assert_eq!(back("https://localhost:3000").as_deref(), Some("/"));
+        assert_eq!(back("http://localhost:3000@evil.example/"), None);
+        assert_eq!(back("http://evil.example/"), None);
+        assert_eq!(back("http://localhost:3001/"), None);
+        assert_eq!(back("http://localhost:3000//evil.example/"), None);
+        assert_eq!(back("javascript:alert(1)"), None);
+        assert_eq!(back("/relative"), None);
+        assert_eq!(
+            same_site_path("http://Example.com:80/a", "example.com").as_deref(),
+            Some("/a")
+        );
     }
 }

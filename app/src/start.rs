@@ -1,0 +1,232 @@
+//! The start form and the server function it posts to. Both are driven by
+//! the kinds' schemas ([`KindSchema`]): one fieldset per kind, one input per
+//! field, each field read with [`FieldSchema::parse_form`]. Adding a kind
+//! needs nothing here, only its texts (`kind-NAME`, `field-FIELD`) in
+//! `app/locales/*.ftl`.
+
+use std::collections::BTreeMap;
+
+use jobstream_protocol::{FieldSchema, FieldType, KindSchema};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::i18n::Strings;
+use crate::settings::error_text;
+
+/// The kind started when a form names none, and the one the form selects
+/// at first (if it is offered).
+pub const DEFAULT_KIND: &str = "demo";
+
+/// The form field naming the kind.
+const KIND_FIELD: &str = "kind";
+
+/// A field's error, in the visitor's language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldMessage {
+    /// The form field.
+    pub field: String,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+/// Starts a job of `kind` with the form's fields, then takes the visitor to
+/// its page. Invalid fields come back as messages and nothing is created.
+///
+/// The fields are whatever the kind's schema names, so they are taken as
+/// a map of the form's other fields (flattened: the form posts `steps=4`,
+/// not `fields[steps]=4`). A form with no fields at all starts a
+/// [`DEFAULT_KIND`] job with its defaults.
+#[server(endpoint = "start_job")]
+pub async fn start_job(
+    kind: Option<String>,
+    #[server(flatten)]
+    #[server(default)]
+    fields: BTreeMap<String, String>,
+) -> Result<Vec<FieldMessage>, ServerFnError> {
+    use crate::i18n::{tr, Locale};
+    use crate::ssr::{error::form_problem, UserError};
+    use jobstream_engine::{Engine, NewJob, PlanError, SubmitError};
+    use jobstream_protocol::{routes, FieldProblem};
+
+    fn message(e: &FieldProblem, locale: Locale) -> FieldMessage {
+        FieldMessage {
+            field: e.form_field().to_owned(),
+            message: form_problem(&e.problem, locale),
+        }
+    }
+
+    let visitor = crate::ssr::visitor().await?;
+    let l = visitor.locale;
+    let wrong_kind = || {
+        vec![FieldMessage {
+            field: KIND_FIELD.to_owned(),
+            message: tr(l, "err-kind", &[]),
+        }]
+    };
+    let engine = expect_context::<Engine>();
+    let kind = kind.unwrap_or_else(|| DEFAULT_KIND.to_owned());
+    // Only what the form offers: tools' kinds are for the JSON API.
+    let Some(schema) = engine.registry().schema(&kind).filter(|s| s.in_form) else {
+        return Ok(wrong_kind());
+    };
+    let mut params = serde_json::Map::new();
+    let mut errors = Vec::new();
+    for field in &schema.fields {
+        let text = fields.get(&field.name).map_or("", String::as_str);
+        match field.parse_form(text) {
+            Ok(Some(value)) => {
+                // A number, a text or a list of texts: always JSON.
+                let value = serde_json::to_value(value).unwrap_or_default();
+                params.insert(field.name.clone(), value);
+            }
+            Ok(None) => {} // left blank: the kind's default
+            Err(e) => errors.push(message(&e, l)),
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(errors);
+    }
+    let submitted = engine
+        .submit(NewJob {
+            owner: visitor.session,
+            kind,
+            params: params.into(),
+            display_name: visitor.display_name,
+            locale: l.tag().to_owned(),
+        })
+        .await;
+    match submitted {
+        Ok(job) => {
+            leptos_axum::redirect(&routes::job_page(&job.id.to_string()));
+            Ok(Vec::new())
+        }
+        // The kind's own checks (relations between fields) and the bounds.
+        Err(SubmitError::Plan(PlanError::BadParams { field, problem, .. })) => {
+            let field = field.unwrap_or_else(|| KIND_FIELD.to_owned());
+            Ok(vec![message(&FieldProblem::new(field, problem), l)])
+        }
+        Err(SubmitError::Plan(PlanError::UnknownKind { .. })) => Ok(wrong_kind()),
+        Err(e) => Err(UserError::from(e).into_server_error(l)),
+    }
+}
+
+/// The kind the form selects at first: [`DEFAULT_KIND`] if offered, else
+/// the first.
+fn initial_kind(kinds: &[KindSchema]) -> String {
+    kinds
+        .iter()
+        .find(|k| k.name == DEFAULT_KIND)
+        .or(kinds.first())
+        .map(|k| k.name.clone())
+        .unwrap_or_default()
+}
+
+/// The start form. Only the chosen kind's fieldset is shown and enabled, so
+/// only its fields are posted (with or without JavaScript).
+#[component]
+pub fn StartForm(strings: Strings, kinds: Vec<KindSchema>) -> impl IntoView {
+    let start = ServerAction::<StartJob>::new();
+    let initial = initial_kind(&kinds);
+    let kind = RwSignal::new(initial.clone());
+    let error_for = move |field: String| {
+        Signal::derive(move || match start.value().get() {
+            Some(Ok(errors)) => errors
+                .into_iter()
+                .find(|e| e.field == field)
+                .map(|e| e.message),
+            _ => None,
+        })
+    };
+    let general_error = move || match start.value().get() {
+        Some(Err(e)) => Some(error_text(&e)),
+        _ => None,
+    };
+    let s = strings.clone();
+    let options = kinds
+        .iter()
+        .map(|k| {
+            let label = s.t(&format!("kind-{}", k.name));
+            let selected = k.name == initial;
+            view! { <option value=k.name.clone() selected=selected>{label}</option> }
+        })
+        .collect_view();
+    let fieldsets = kinds
+        .into_iter()
+        .map(|schema| {
+            let name = schema.name.clone();
+            let active = Memo::new(move |_| kind.with(|k| *k == name));
+            let inputs = schema
+                .fields
+                .into_iter()
+                .map(|field| {
+                    let error = error_for(field.name.clone());
+                    // Errors of another kind's submission are not shown here.
+                    let error = Signal::derive(move || error.get().filter(|_| active.get()));
+                    let label = strings.t(&format!("field-{}", field.name));
+                    field_input(&schema.name, field, label, error)
+                })
+                .collect_view();
+            view! {
+                <fieldset class="params" disabled=move || !active.get() hidden=move || !active.get()>
+                    {inputs}
+                </fieldset>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card">
+            <h2>{s.t("start-heading")}</h2>
+            <ActionForm action=start attr:novalidate=true>
+                <div class="field">
+                    <label for=KIND_FIELD>{s.t("field-kind")}</label>
+                    <select id=KIND_FIELD name=KIND_FIELD
+                        on:change=move |ev| kind.set(event_target_value(&ev))>
+                        {options}
+                    </select>
+                    <p class="error field-error">{error_for(KIND_FIELD.to_owned())}</p>
+                </div>
+                {fieldsets}
+                <button type="submit" disabled=move || start.pending().get()>{s.t("button-start")}</button>
+            </ActionForm>
+            {move || general_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </section>
+    }
+    .into_any()
+}
+
+/// One field of a kind: its label, its input (a textarea for lines, a
+/// numeric keyboard for numbers), and the place for its error.
+fn field_input(
+    kind: &str,
+    field: FieldSchema,
+    label: String,
+    error: Signal<Option<String>>,
+) -> impl IntoView {
+    let id = format!("{kind}-{}", field.name);
+    let error_id = format!("{id}-error");
+    let invalid = move || error.with(Option::is_some).to_string();
+    let initial = field.initial_form_value();
+    let input = match field.ty {
+        FieldType::Lines { .. } => view! {
+            <textarea id=id.clone() name=field.name rows="3"
+                aria-invalid=invalid aria-describedby=error_id.clone()>{initial}</textarea>
+        }
+        .into_any(),
+        FieldType::Integer { .. } | FieldType::Text { .. } => {
+            let numeric = matches!(field.ty, FieldType::Integer { .. });
+            view! {
+                <input id=id.clone() name=field.name type="text" value=initial
+                    inputmode=numeric.then_some("numeric")
+                    aria-invalid=invalid aria-describedby=error_id.clone()/>
+            }
+            .into_any()
+        }
+    };
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            {input}
+            <p class="error field-error" id=error_id>{move || error.get()}</p>
+        </div>
+    }
+}
