@@ -12,7 +12,7 @@ use jobstream_engine::sse;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, StreamLimit};
 use crate::limits::{Refused, StreamPermit};
 use crate::AppState;
 
@@ -34,12 +34,8 @@ impl StreamEnds {
     pub fn new(state: &AppState, visitor: &Visitor) -> Result<Self, ApiError> {
         let permit = state.streams.acquire(visitor.session).map_err(|refused| {
             ApiError::TooManyStreams(match refused {
-                Refused::Session { limit } => format!(
-                    "this session already has {limit} open streams; close one (another tab?) and retry"
-                ),
-                Refused::Total { limit } => {
-                    format!("the server has {limit} open streams, its limit; retry shortly")
-                }
+                Refused::Session { limit } => StreamLimit::Session(limit),
+                Refused::Total { limit } => StreamLimit::Server(limit),
             })
         })?;
         Ok(StreamEnds {

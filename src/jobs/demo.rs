@@ -1,4 +1,4 @@
-//! `demo`: the recipe's job. Says `finish i: ...(NAME)` for i = 1..=steps,
+//! `demo`: the job of the recipe jobstream grew from. Says `finish i: ...(NAME)` for i = 1..=steps,
 //! `interval_ms` apart, with progress.
 
 use app::i18n::{tr, Arg};

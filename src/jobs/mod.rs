@@ -7,7 +7,7 @@
 //! [`registry`], and its texts (`kind-NAME`, `field-FIELD`, messages) in
 //! `app/locales/*.ftl`.
 //!
-//! * [`demo`]: the recipe's job: numbered steps, with progress.
+//! * [`demo`]: numbered steps with progress, one every `interval_ms`.
 //! * [`echo`]: says the given messages; for scripts, tests, benchmarks.
 //! * [`primes`]: counts primes with a segmented sieve on the blocking pool.
 //! * [`fail`]: fails at a given step; shows how failures look.

@@ -234,6 +234,26 @@ impl std::fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
+/// The JSON door: `{"error": "<English text>"}` with the status, and a
+/// `Retry-After` when trying again later will help (429, 503).
+impl axum::response::IntoResponse for UserError {
+    fn into_response(self) -> axum::response::Response {
+        use http::{header, HeaderValue, StatusCode};
+        let status = self.status();
+        let body = serde_json::json!({ "error": self.english() });
+        let mut response = (status, axum::Json(body)).into_response();
+        if matches!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        ) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
 impl From<PlanError> for UserError {
     fn from(e: PlanError) -> Self {
         match e {
