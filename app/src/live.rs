@@ -1,4 +1,6 @@
-//! The browser's `EventSource` on a job stream, turned into [`LiveEvent`]s.
+//! The browser's `EventSource` on a job stream, turned into [`LiveEvent`]s,
+//! and on the session's job feed. Both use gloo-net's `EventSource` (one
+//! subscription per event name) and read it in one local task.
 //!
 //! The server ends every stream with an [`event::END`] event (the final
 //! state) and then a message whose data is [`CLOSE_SENTINEL`]. On that
@@ -6,15 +8,19 @@
 //! message whose text happens to be the sentinel arrives before `end` and is
 //! shown like any other message. Event names and payloads are the
 //! protocol's, so a change there fails the build here.
+//!
+//! Order: each subscription has its own queue, and the task reads them all.
+//! The browser dispatches every SSE event as a task of its own, and the
+//! reading task runs in the microtask checkpoint after each, so it always
+//! sees events one at a time, in the order the server sent them.
 
-use std::cell::Cell;
-use std::rc::Rc;
-
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::stream::{select_all, StreamExt};
+use gloo_net::eventsource::futures::{EventSource, EventSourceSubscription};
+use gloo_net::eventsource::State;
 use jobstream_protocol::{event, End, Gap, JobState, Progress, CLOSE_SENTINEL};
 use serde::de::DeserializeOwned;
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
-use web_sys::{Event, EventSource, MessageEvent};
+use web_sys::MessageEvent;
 
 /// What happened on the stream.
 pub enum LiveEvent {
@@ -36,161 +42,138 @@ pub enum LiveEvent {
     Failed,
 }
 
+/// The DOM's `error` event of an `EventSource`: fired on every dropped
+/// connection, also while the browser is reconnecting (gloo-net's own error
+/// item only reports a source that gave up).
+const ERROR: &str = "error";
+
 /// The event's data read as `T`; `None` for data this page cannot read
 /// (a newer server), which is then skipped rather than shown wrong.
 fn payload<T: DeserializeOwned>(e: &MessageEvent) -> Option<T> {
     serde_json::from_str(&e.data().as_string()?).ok()
 }
 
-type Handler = Closure<dyn FnMut(MessageEvent)>;
-
-/// An open stream. Dropping it closes the `EventSource`.
-pub struct LiveStream {
-    source: EventSource,
-    // The JS callbacks must live as long as the source may call them.
-    _handlers: Vec<Handler>,
-    _on_error: Closure<dyn FnMut(Event)>,
+fn text(e: &MessageEvent) -> String {
+    e.data().as_string().unwrap_or_default()
 }
 
-impl Drop for LiveStream {
+/// A task reading an `EventSource`. Dropping it stops the task, which
+/// drops (and so closes) the source.
+struct Reader(AbortHandle);
+
+impl Drop for Reader {
     fn drop(&mut self) {
-        self.source.close();
+        self.0.abort();
     }
+}
+
+/// Opens `url` with a subscription to each of `names`, and runs `read` on
+/// them in a local task until it returns or the [`Reader`] is dropped.
+fn spawn_reader<F, Fut>(url: &str, names: &[&str], read: F) -> Result<Reader, ()>
+where
+    F: FnOnce(EventSource, Vec<EventSourceSubscription>) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let mut source = EventSource::new(url).map_err(|_| ())?;
+    let subscriptions = names
+        .iter()
+        .map(|name| source.subscribe(*name).map_err(|_| ()))
+        .collect::<Result<Vec<_>, ()>>()?;
+    let (handle, registration) = AbortHandle::new_pair();
+    let task = Abortable::new(read(source, subscriptions), registration);
+    leptos::task::spawn_local(async move {
+        // Aborted: the reader was dropped; the source went with the task.
+        let _ = task.await;
+    });
+    Ok(Reader(handle))
+}
+
+/// An open job stream. Dropping it closes the `EventSource`.
+pub struct LiveStream {
+    _reader: Reader,
 }
 
 impl LiveStream {
     /// Opens `url` and calls `on_event` for everything that arrives.
-    pub fn open(url: &str, on_event: impl FnMut(LiveEvent) + 'static) -> Result<Self, ()> {
-        let source = EventSource::new(url).map_err(|_| ())?;
-        let on_event = Rc::new(std::cell::RefCell::new(on_event));
-        let emit = {
-            let on_event = Rc::clone(&on_event);
-            move |e: LiveEvent| (on_event.borrow_mut())(e)
-        };
-        let emit = Rc::new(emit);
-        let ended = Rc::new(Cell::new(false));
-        let text = |e: &MessageEvent| e.data().as_string().unwrap_or_default();
-
-        let mut handlers = Vec::new();
-        let mut listen = |name: &str, mut f: Box<dyn FnMut(MessageEvent)>| {
-            let closure = Closure::wrap(
-                Box::new(move |e: MessageEvent| f(e)) as Box<dyn FnMut(MessageEvent)>
-            );
-            // Adding a listener to a live EventSource does not fail.
-            let _ = source.add_event_listener_with_callback(name, closure.as_ref().unchecked_ref());
-            handlers.push(closure);
-        };
-
-        {
-            let (emit, ended, source) = (Rc::clone(&emit), Rc::clone(&ended), source.clone());
-            listen(
-                event::MESSAGE,
-                Box::new(move |e| {
-                    let data = text(&e);
-                    if ended.get() && data == CLOSE_SENTINEL {
-                        source.close();
-                        emit(LiveEvent::Closed);
-                        return;
+    pub fn open(url: &str, mut on_event: impl FnMut(LiveEvent) + 'static) -> Result<Self, ()> {
+        let names = [
+            event::MESSAGE,
+            event::STATE,
+            event::END,
+            event::GAP,
+            event::PROGRESS,
+            ERROR,
+        ];
+        let reader = spawn_reader(url, &names, |source, subscriptions| async move {
+            let mut events = select_all(subscriptions);
+            // Set by `end`: only a sentinel after it closes the stream.
+            let mut ended = false;
+            while let Some(item) = events.next().await {
+                let Ok((name, e)) = item else {
+                    // gloo-net's word that the source is closed for good.
+                    on_event(LiveEvent::Failed);
+                    return;
+                };
+                let live = match name.as_str() {
+                    event::MESSAGE => {
+                        let data = text(&e);
+                        if ended && data == CLOSE_SENTINEL {
+                            drop(source);
+                            on_event(LiveEvent::Closed);
+                            return;
+                        }
+                        e.last_event_id()
+                            .parse()
+                            .ok()
+                            .map(|seq| LiveEvent::Message { seq, text: data })
                     }
-                    if let Ok(seq) = e.last_event_id().parse() {
-                        emit(LiveEvent::Message { seq, text: data });
-                    }
-                }),
-            );
-        }
-        {
-            let emit = Rc::clone(&emit);
-            listen(
-                event::STATE,
-                Box::new(move |e| {
-                    if let Ok(state) = text(&e).parse() {
-                        emit(LiveEvent::State(state));
-                    }
-                }),
-            );
-        }
-        {
-            let (emit, ended) = (Rc::clone(&emit), Rc::clone(&ended));
-            listen(
-                event::END,
-                Box::new(move |e| {
-                    if let Some(end) = payload(&e) {
-                        ended.set(true);
-                        emit(LiveEvent::End(end));
-                    }
-                }),
-            );
-        }
-        {
-            let emit = Rc::clone(&emit);
-            listen(
-                event::GAP,
-                Box::new(move |e| {
-                    if let Some(gap) = payload(&e) {
-                        emit(LiveEvent::Gap(gap));
-                    }
-                }),
-            );
-        }
-        {
-            let emit = Rc::clone(&emit);
-            listen(
-                event::PROGRESS,
-                Box::new(move |e| {
-                    if let Some(p) = payload(&e) {
-                        emit(LiveEvent::Progress(p));
-                    }
-                }),
-            );
-        }
-
-        let on_error = {
-            let (emit, source) = (Rc::clone(&emit), source.clone());
-            Closure::wrap(Box::new(move |_: Event| {
-                if source.ready_state() == EventSource::CLOSED {
-                    emit(LiveEvent::Failed);
-                } else {
-                    emit(LiveEvent::Reconnecting);
+                    event::STATE => text(&e).parse().ok().map(LiveEvent::State),
+                    event::END => payload(&e).map(|end| {
+                        ended = true;
+                        LiveEvent::End(end)
+                    }),
+                    event::GAP => payload(&e).map(LiveEvent::Gap),
+                    event::PROGRESS => payload(&e).map(LiveEvent::Progress),
+                    ERROR => match source.state() {
+                        State::Closed => {
+                            on_event(LiveEvent::Failed);
+                            return;
+                        }
+                        _ => Some(LiveEvent::Reconnecting),
+                    },
+                    _ => None,
+                };
+                if let Some(live) = live {
+                    on_event(live);
                 }
-            }) as Box<dyn FnMut(Event)>)
-        };
-        source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-
-        Ok(LiveStream {
-            source,
-            _handlers: handlers,
-            _on_error: on_error,
-        })
+            }
+        })?;
+        Ok(LiveStream { _reader: reader })
     }
 }
 
 /// The session's job-list stream ([`jobstream_protocol::routes::SESSION_EVENTS`]):
-/// calls back with the data of every [`event::JOB`] event. The browser reconnects on its own when the server
-/// ends the stream; the server then sends every job again. Dropping it
-/// closes the `EventSource`.
+/// calls back with the data of every [`event::JOB`] event. The browser
+/// reconnects on its own when the server ends the stream; the server then
+/// sends every job again. Dropping it closes the `EventSource`.
 pub struct Feed {
-    source: EventSource,
-    _handler: Handler,
-}
-
-impl Drop for Feed {
-    fn drop(&mut self) {
-        self.source.close();
-    }
+    _reader: Reader,
 }
 
 impl Feed {
     /// Opens `url` and calls `on_job` with each [`event::JOB`] event's data.
     pub fn open(url: &str, mut on_job: impl FnMut(String) + 'static) -> Result<Self, ()> {
-        let source = EventSource::new(url).map_err(|_| ())?;
-        let handler = Closure::wrap(Box::new(move |e: MessageEvent| {
-            on_job(e.data().as_string().unwrap_or_default());
-        }) as Box<dyn FnMut(MessageEvent)>);
-        let _ =
-            source.add_event_listener_with_callback(event::JOB, handler.as_ref().unchecked_ref());
-        Ok(Feed {
-            source,
-            _handler: handler,
-        })
+        let reader = spawn_reader(url, &[event::JOB], |source, subscriptions| async move {
+            // Held for the task's life: dropping it would close the source.
+            let _source = source;
+            let mut jobs = select_all(subscriptions);
+            while let Some(item) = jobs.next().await {
+                match item {
+                    Ok((_, e)) => on_job(text(&e)),
+                    Err(_) => return, // closed for good
+                }
+            }
+        })?;
+        Ok(Feed { _reader: reader })
     }
 }
