@@ -305,3 +305,97 @@ async fn the_sweeper_deletes_what_is_past_retention() {
     assert!(engine.find(owner, job.id).await.unwrap().is_none());
     assert!(engine.list(owner, 10).await.unwrap().is_empty());
 }
+
+/// A SQLite store whose writes wait while `held` is set: the writer task
+/// then lags behind the jobs, as under a slow disk.
+struct SlowStore {
+    inner: SqliteStore,
+    held: tokio::sync::watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl Store for SlowStore {
+    async fn write(&self, writes: &[Write]) -> Result<(), jobstream_engine::StoreError> {
+        let mut held = self.held.subscribe();
+        // The sender lives in the store itself, so this cannot fail.
+        let _ = held.wait_for(|held| !*held).await;
+        self.inner.write(writes).await
+    }
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>, jobstream_engine::StoreError> {
+        self.inner.job(id).await
+    }
+    async fn events(
+        &self,
+        id: JobId,
+        limit: usize,
+    ) -> Result<Vec<jobstream_engine::store::StoredEvent>, jobstream_engine::StoreError> {
+        self.inner.events(id, limit).await
+    }
+    async fn jobs_of(
+        &self,
+        owner: SessionId,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, jobstream_engine::StoreError> {
+        self.inner.jobs_of(owner, limit).await
+    }
+    async fn unfinished(&self) -> Result<Vec<JobRecord>, jobstream_engine::StoreError> {
+        self.inner.unfinished().await
+    }
+    async fn purge_finished_before(
+        &self,
+        cutoff: u64,
+        limit: usize,
+    ) -> Result<Vec<JobId>, jobstream_engine::StoreError> {
+        self.inner.purge_finished_before(cutoff, limit).await
+    }
+}
+
+#[tokio::test]
+async fn a_job_dropped_from_memory_before_its_end_was_written_comes_back_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SlowStore {
+        inner: SqliteStore::open(&url(&dir)).await.unwrap(),
+        held: tokio::sync::watch::Sender::new(false),
+    });
+    // No finished job stays in memory: it is read back from the store.
+    let config = EngineConfig {
+        retained_jobs: 0,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::open(
+        config,
+        registry(Arc::new(Semaphore::new(10))),
+        Arc::clone(&store) as Arc<dyn Store>,
+    )
+    .await
+    .unwrap();
+    let owner = SessionId::random();
+    let job = engine.submit(new_job(owner)).await.unwrap();
+    engine.flush().await; // its record is stored, as queued
+    store.held.send_replace(true);
+    assert_eq!(engine.run_next().await, JobState::Succeeded);
+    drop(job);
+    // Ended and dropped from memory; the store still says queued.
+    assert!(engine.get(owner, store_id(&engine, owner).await).is_none());
+
+    let finder = {
+        let engine = engine.clone();
+        let id = store_id(&engine, owner).await;
+        tokio::spawn(async move { engine.find(owner, id).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!finder.is_finished(), "find waits for the pending writes");
+    store.held.send_replace(false);
+    let found = finder.await.unwrap().unwrap().unwrap();
+    assert_eq!(found.log.state(), JobState::Succeeded);
+    assert!(found.log.is_closed());
+    let kinds: Vec<_> = found.log.snapshot().events.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds[kinds.len() - 2..], [EventKind::End, EventKind::Close]);
+}
+
+/// The id of `owner`'s only job, as the store lists it.
+async fn store_id(engine: &Engine, owner: SessionId) -> JobId {
+    let jobs = engine.list(owner, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    jobs[0].id.parse().unwrap()
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use jobstream_protocol::JobSummary;
 use tokio_util::sync::CancellationToken;
 
-use super::{lock, Engine, Queued};
+use super::{lock, Engine, Queued, INTERRUPTED};
 use crate::id::{JobId, SessionId};
 use crate::job::JobContext;
 use crate::journal::{EventLog, Links};
@@ -287,11 +287,27 @@ impl Engine {
         if let Some(job) = self.get(owner, id) {
             return Ok(Some(job));
         }
-        let Some(rec) = self.inner.store.job(id).await? else {
+        let Some(mut rec) = self.inner.store.job(id).await? else {
             return Ok(None);
         };
         if rec.owner != owner {
             return Ok(None);
+        }
+        if !rec.state.is_terminal() {
+            // Every unfinished job of this process is in memory (submitted
+            // here, or taken up at start). One that is not has ended and
+            // was dropped from memory before its last writes reached the
+            // store: wait for them, or it would come back as never ending.
+            self.flush().await;
+            rec = match self.inner.store.job(id).await? {
+                Some(rec) => rec,
+                None => return Ok(None),
+            };
+            if !rec.state.is_terminal() {
+                tracing::warn!(job = %id, state = %rec.state, "an unfinished job is in the store but not in memory");
+                rec.state = JobState::Interrupted;
+                rec.error = Some(INTERRUPTED.to_owned());
+            }
         }
         // Not the shutdown's child: a job loaded back has ended already.
         let job = self
