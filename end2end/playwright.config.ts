@@ -1,11 +1,19 @@
 import { defineConfig } from "@playwright/test";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 // A fresh folder for the test servers' databases on every run (workers
 // inherit it through the environment).
 process.env.E2E_DATA ??= mkdtempSync(join(tmpdir(), "jobstream-e2e-"));
+
+// cargo-leptos puts content hashes in the bundle's file names when
+// Cargo.toml's leptos metadata says `hash-files = true` (and writes them to
+// hash.txt next to the server binary); the server must then be told so, as
+// `cargo leptos serve` would tell it.
+const hashFiles =
+  process.env.LEPTOS_HASH_FILES ??
+  String(/^\s*hash-files\s*=\s*true/m.test(readFileSync(join(__dirname, "..", "Cargo.toml"), "utf8")));
 
 // The server under test: the debug build made by `cargo leptos build`,
 // started here on its own port so a dev server on 3000 does not interfere.
@@ -59,6 +67,7 @@ function server(port: number, env: Record<string, string>) {
     env: {
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: "target/site",
+      LEPTOS_HASH_FILES: hashFiles,
       JOBSTREAM_DATABASE_URL: `sqlite://${process.env.E2E_DATA}/server-${port}.db`,
       RUST_LOG: "warn",
       ...env,

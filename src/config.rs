@@ -8,6 +8,7 @@
 //! not declared here.
 
 use std::ffi::OsString;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
@@ -36,6 +37,12 @@ pub struct Config {
     /// Event streams on fresh connections go through the lean writer
     /// (`front.rs`) rather than through hyper.
     pub lean_streams: bool,
+    /// Peers whose `X-Forwarded-Proto: https` is believed: the reverse
+    /// proxies in front of the server. Nobody by default.
+    pub trusted_proxies: TrustedProxies,
+    /// Cookies always get `Secure`, whoever asks (the site is only ever
+    /// reached over HTTPS).
+    pub cookie_secure: bool,
 }
 
 impl Default for Config {
@@ -49,7 +56,53 @@ impl Default for Config {
             streams_total: 10_000,
             stream_lifetime: Duration::from_secs(3600),
             lean_streams: true,
+            trusted_proxies: TrustedProxies::default(),
+            cookie_secure: false,
         }
+    }
+}
+
+/// The peers allowed to say how a request reached them
+/// (`JOBSTREAM_TRUSTED_PROXIES`): IP addresses and CIDR ranges. Anyone can
+/// send `X-Forwarded-Proto`; only a proxy we know sets it truthfully, so the
+/// header counts only when the connection comes from one of these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Reads `127.0.0.1, 10.0.0.0/8, ::1`: IPv4 or IPv6 addresses (one
+    /// host each) and CIDR ranges, separated by commas; spaces around each
+    /// are allowed, and an empty list trusts nobody.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        for item in value.split(',').map(str::trim) {
+            if item.is_empty() {
+                continue;
+            }
+            let net = match item.parse::<IpAddr>() {
+                Ok(ip) => ipnet::IpNet::from(ip),
+                Err(_) => item.parse::<ipnet::IpNet>().map_err(|_| {
+                    format!(
+                        "expected IP addresses or CIDR ranges separated by commas, \
+                         such as 127.0.0.1,10.0.0.0/8; {item:?} is neither"
+                    )
+                })?,
+            };
+            nets.push(net);
+        }
+        Ok(TrustedProxies(nets))
+    }
+
+    /// Whether a connection from `peer` comes from a trusted proxy. An
+    /// IPv4 peer seen on an IPv6 socket (`::ffff:a.b.c.d`) counts as IPv4.
+    pub fn contains(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.0.iter().any(|net| net.contains(&peer))
+    }
+
+    /// Nobody is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -184,6 +237,19 @@ struct Flags {
           default_value_t = Config::default().lean_streams, value_parser = switch,
           action = clap::ArgAction::Set)]
     lean_streams: bool,
+
+    /// Reverse proxies whose X-Forwarded-Proto is believed, IP addresses or
+    /// CIDR ranges separated by commas (such as 127.0.0.1,10.0.0.0/8);
+    /// cookies get Secure when one of them says https; nobody by default
+    #[arg(long, env = "JOBSTREAM_TRUSTED_PROXIES", value_name = "LIST",
+          value_parser = TrustedProxies::parse)]
+    trusted_proxies: Option<TrustedProxies>,
+
+    /// Cookies always get Secure (the site is only reached over HTTPS)
+    #[arg(long, env = "JOBSTREAM_COOKIE_SECURE", value_name = "BOOL",
+          default_value_t = Config::default().cookie_secure, value_parser = switch,
+          action = clap::ArgAction::Set)]
+    cookie_secure: bool,
 }
 
 /// A whole number from `MIN` to `MAX`; spaces around it are allowed
@@ -338,6 +404,8 @@ impl Flags {
             streams_total: size(self.streams_total),
             stream_lifetime: Duration::from_secs(self.stream_lifetime_secs),
             lean_streams: self.lean_streams,
+            trusted_proxies: self.trusted_proxies.unwrap_or_default(),
+            cookie_secure: self.cookie_secure,
         })
     }
 }
@@ -348,7 +416,7 @@ mod tests {
     use std::collections::HashMap;
 
     /// Every variable with a value its range accepts, none a default.
-    const ALL: [(&str, &str); 14] = [
+    const ALL: [(&str, &str); 16] = [
         ("JOBSTREAM_DATABASE_URL", "sqlite::memory:"),
         ("JOBSTREAM_RETENTION_SECS", "60"),
         ("JOBSTREAM_WORKERS", "8"),
@@ -363,6 +431,8 @@ mod tests {
         ("JOBSTREAM_STREAMS_TOTAL", "70"),
         ("JOBSTREAM_STREAM_LIFETIME_SECS", "120"),
         ("JOBSTREAM_LEAN_STREAMS", "0"),
+        ("JOBSTREAM_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"),
+        ("JOBSTREAM_COOKIE_SECURE", "1"),
     ];
 
     fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -409,6 +479,8 @@ mod tests {
         assert_eq!(c.streams_total, 10_000);
         assert_eq!(c.stream_lifetime, Duration::from_secs(3600));
         assert!(c.lean_streams);
+        assert!(c.trusted_proxies.is_empty());
+        assert!(!c.cookie_secure);
     }
 
     #[test]
@@ -437,6 +509,70 @@ mod tests {
         assert_eq!((c.streams_per_session, c.streams_total), (7, 70));
         assert_eq!(c.stream_lifetime, Duration::from_secs(120));
         assert!(!c.lean_streams);
+        assert_eq!(
+            c.trusted_proxies,
+            TrustedProxies::parse("127.0.0.1,10.0.0.0/8").unwrap()
+        );
+        assert!(c.cookie_secure);
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_and_ranges() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted = TrustedProxies::parse(" 127.0.0.1 , 10.0.0.0/8,fd00::/8, ::1,").unwrap();
+        for peer in ["127.0.0.1", "10.1.2.3", "fd12::7", "::1", "::ffff:10.9.9.9"] {
+            assert!(trusted.contains(ip(peer)), "{peer}");
+        }
+        for peer in [
+            "127.0.0.2",
+            "11.0.0.1",
+            "fe80::1",
+            "::2",
+            "::ffff:127.0.0.2",
+        ] {
+            assert!(!trusted.contains(ip(peer)), "{peer}");
+        }
+        // A range written with its host bits set still means the range.
+        assert!(TrustedProxies::parse("192.168.1.7/24")
+            .unwrap()
+            .contains(ip("192.168.1.200")));
+        // Nobody, however it is said.
+        for nobody in ["", " ", ",", " , "] {
+            let t = TrustedProxies::parse(nobody).unwrap();
+            assert!(t.is_empty() && !t.contains(ip("127.0.0.1")), "{nobody:?}");
+        }
+        for bad in [
+            "localhost",
+            "10.0.0.0/33",
+            "1.2.3",
+            "::1/129",
+            "10.0.0.1;10.0.0.2",
+            "*",
+        ] {
+            let e = TrustedProxies::parse(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?} is neither")), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn new_settings_name_their_variable() {
+        let e = with(&[("JOBSTREAM_TRUSTED_PROXIES", "127.0.0.1,proxy")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            r#"JOBSTREAM_TRUSTED_PROXIES="127.0.0.1,proxy" is invalid: expected IP addresses or CIDR ranges separated by commas, such as 127.0.0.1,10.0.0.0/8; "proxy" is neither"#
+        );
+        let e = with(&[("JOBSTREAM_COOKIE_SECURE", "https")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            r#"JOBSTREAM_COOKIE_SECURE="https" is invalid: expected 1, true, yes or on; or 0, false, no or off"#
+        );
+        let c = args(&["--trusted-proxies", "::1", "--cookie-secure=on"], &[]).unwrap();
+        assert!(c.trusted_proxies.contains("::1".parse().unwrap()));
+        assert!(c.cookie_secure);
     }
 
     #[test]

@@ -21,6 +21,10 @@
 //!
 //! `JOBSTREAM_LEAN_STREAMS=0` turns the lean path off: every connection
 //! then goes to hyper as it is.
+//!
+//! On both paths every request carries the connection's peer address as
+//! axum's `ConnectInfo<SocketAddr>` extension: the session middleware
+//! believes `X-Forwarded-Proto` only from `JOBSTREAM_TRUSTED_PROXIES`.
 
 use std::io;
 use std::pin::Pin;
@@ -28,8 +32,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, HttpBody as _};
+use axum::extract::ConnectInfo;
 use axum::http::{header, Request, Response, Version};
-use axum::Router;
+use axum::{Extension, Router};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::Watcher;
@@ -37,7 +42,7 @@ use hyper_util::service::TowerToHyperService;
 use jobstream_protocol::routes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 
 /// Longest request head read here; a longer one goes to hyper.
 const MAX_HEAD: usize = 16 * 1024;
@@ -49,9 +54,14 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// `lean` is set.
 pub async fn connection(stream: TcpStream, router: Router, watcher: Watcher, lean: bool) {
     let _ = stream.set_nodelay(true);
+    // Gone already (or not a TCP peer at all): nothing to serve.
+    let Ok(peer) = stream.peer_addr() else { return };
+    // Adds the extension to each request; the router itself is not rebuilt.
+    let hyper_service =
+        || TowerToHyperService::new(Extension(ConnectInfo(peer)).layer(router.clone()));
     if !lean {
         let conn = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
+            .serve_connection(TokioIo::new(stream), hyper_service());
         if let Err(e) = watcher.watch(conn).await {
             tracing::debug!("connection: {e}");
         }
@@ -64,8 +74,9 @@ pub async fn connection(stream: TcpStream, router: Router, watcher: Watcher, lea
         Ok(Ok(request)) => request,
     };
     match lean {
-        Some(request) => {
+        Some(mut request) => {
             drop(head);
+            request.extensions_mut().insert(ConnectInfo(peer));
             serve_stream(stream, router, request).await;
         }
         None => {
@@ -74,8 +85,8 @@ pub async fn connection(stream: TcpStream, router: Router, watcher: Watcher, lea
                 at: 0,
                 stream,
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, TowerToHyperService::new(router));
+            let conn =
+                hyper::server::conn::http1::Builder::new().serve_connection(io, hyper_service());
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!("connection: {e}");
             }

@@ -11,6 +11,8 @@
 //! * [`front`]: the accept loop; event streams are written without
 //!   hyper's per-connection buffers, everything else is served by hyper.
 //! * [`session`]: the session cookie, the cross-site check, 503 while draining.
+//! * [`site`]: the built site's files (precompressed, cached), and why
+//!   what is compressed and cached is.
 //! * [`limits`]: caps on open streams.
 //! * [`jobs`]: the job kinds (`demo`, `echo`, `primes`, `fail`).
 //! * [`config`]: the `JOBSTREAM_*` environment variables.
@@ -30,6 +32,7 @@ use leptos::prelude::{provide_context, LeptosOptions};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
 pub mod api;
@@ -39,6 +42,7 @@ pub mod front;
 pub mod jobs;
 pub mod limits;
 pub mod session;
+pub mod site;
 
 pub use config::Config;
 
@@ -78,10 +82,41 @@ impl AppState {
 }
 
 /// Every route of the server.
+///
+/// Pages, server functions and the API get the session middleware (the
+/// visitor, the cross-site check, 503 while draining); the site's static
+/// files do not, so they never set a cookie (see [`site`]). A path that is
+/// neither gets the app's 404 page, with the same middleware as a page.
+/// Responses are compressed on the fly (gzip or brotli, as the client
+/// accepts), except event streams and files already compressed.
 pub fn router(state: AppState) -> Router {
     let engine = state.engine.clone();
     let options = state.leptos_options.clone();
-    Router::new()
+    let shutdown = state.shutdown.clone();
+    let config = state.config.clone();
+    // The middleware every page and API route gets, innermost first.
+    let with_session = |router: Router<AppState>, route: bool| {
+        let (shutdown, config) = (shutdown.clone(), config.clone());
+        let same_origin = middleware::from_fn(session::same_origin);
+        let draining = middleware::from_fn_with_state(shutdown, session::draining);
+        let visitor = middleware::from_fn_with_state(config, session::visitor);
+        if route {
+            // Only on matched routes (a 405 of theirs included), so that
+            // the static files added below stay without a session.
+            router
+                .route_layer(same_origin)
+                .route_layer(draining)
+                .route_layer(visitor)
+        } else {
+            router.layer(same_origin).layer(draining).layer(visitor)
+        }
+    };
+    let not_found = with_session(
+        Router::new().fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell)),
+        false,
+    )
+    .with_state(state.clone());
+    let pages = Router::new()
         .route(routes::JOBS, post(api::create_job).get(api::list_jobs))
         .route(routes::JOB_EVENTS, get(api::events))
         .route(routes::JOB_CANCEL, post(api::cancel_job))
@@ -92,15 +127,20 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(engine.clone()),
             move || shell(options.clone()),
         )
-        .route(routes::API_FALLBACK, any(api::no_route))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(middleware::from_fn(session::same_origin))
-        .layer(middleware::from_fn_with_state(
-            state.shutdown.clone(),
-            session::draining,
-        ))
-        .layer(middleware::from_fn(session::visitor))
+        .route(routes::API_FALLBACK, any(api::no_route));
+    let options = &state.leptos_options;
+    with_session(pages, true)
+        .nest_service(
+            &site::pkg_route(options),
+            site::pkg_files(options, shutdown.clone()),
+        )
+        .fallback_service(site::site_files(options, shutdown.clone(), not_found))
+        .layer(middleware::from_fn(site::html_no_cache))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // gzip and brotli (the crate features enabled); its default
+        // predicate skips `text/event-stream`, small bodies and images,
+        // and it never touches a response that has a Content-Encoding.
+        .layer(CompressionLayer::new())
         .with_state(state)
 }
 

@@ -1,35 +1,75 @@
-//! Sessions and the cross-site check, as middleware in front of every route.
+//! Sessions and the cross-site check, as middleware in front of every
+//! route (pages, server functions, the API and the 404 page; static files
+//! have neither, see `crate::router`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use app::ssr::{session_cookie, Visitor};
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jobstream_engine::SessionId;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
+use crate::Config;
 
-/// Gives every request a [`Visitor`]: the session from its cookie, or a new
-/// random one that the response then sets as an HttpOnly, SameSite=Lax cookie.
-pub async fn visitor(mut req: Request, next: Next) -> Response {
+/// Gives a request a [`Visitor`]: the session from its cookie, or a new
+/// random one that the response then sets as an HttpOnly, SameSite=Lax
+/// cookie (`Secure` too when the request came over HTTPS, see
+/// [`is_secure`]).
+pub async fn visitor(State(config): State<Arc<Config>>, mut req: Request, next: Next) -> Response {
     let (session, display_name, locale) = Visitor::from_headers(req.headers());
     let (session, is_new) = match session {
         Some(s) => (s, false),
         None => (SessionId::random(), true),
     };
+    let secure = is_secure(&config, &req);
     req.extensions_mut().insert(Visitor {
         session,
         display_name,
         locale,
+        secure,
     });
     let mut response = next.run(req).await;
     if is_new {
         // An id and fixed attributes: always a valid header value.
-        let cookie = HeaderValue::from_str(&session_cookie(session)).expect("cookie is ASCII");
+        let cookie =
+            HeaderValue::from_str(&session_cookie(session, secure)).expect("cookie is ASCII");
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// Whether the browser reached us over HTTPS, so its cookies may (and
+/// should) be `Secure`. The server itself only speaks plain HTTP; HTTPS
+/// ends at a reverse proxy, which says so in `X-Forwarded-Proto`. Anyone
+/// can send that header, so it counts only on a connection from one of
+/// `JOBSTREAM_TRUSTED_PROXIES` (the peer address is put in the request's
+/// extensions by `crate::front`). `JOBSTREAM_COOKIE_SECURE` makes every
+/// request count as HTTPS.
+pub fn is_secure(config: &Config, req: &Request) -> bool {
+    if config.cookie_secure {
+        return true;
+    }
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() else {
+        return false;
+    };
+    config.trusted_proxies.contains(peer.ip()) && forwarded_https(req.headers())
+}
+
+/// `X-Forwarded-Proto` says `https`. When proxies in a chain each appended
+/// theirs (`https, http`), the last one is the one our trusted peer wrote.
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    let last = headers
+        .get_all("x-forwarded-proto")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back();
+    last.is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
 /// Refuses state-changing requests that come from another site: a browser
@@ -85,7 +125,51 @@ pub async fn draining(
 
 #[cfg(test)]
 mod tests {
-    use super::origin_authority;
+    use super::*;
+    use crate::config::TrustedProxies;
+
+    #[test]
+    fn only_a_trusted_proxy_says_https() {
+        let request = |peer: Option<&str>, proto: &[&str]| {
+            let mut req = Request::new(axum::body::Body::empty());
+            for p in proto {
+                req.headers_mut()
+                    .append("x-forwarded-proto", p.parse().unwrap());
+            }
+            if let Some(peer) = peer {
+                let addr: SocketAddr = peer.parse().unwrap();
+                req.extensions_mut().insert(ConnectInfo(addr));
+            }
+            req
+        };
+        let config = Config {
+            trusted_proxies: TrustedProxies::parse("127.0.0.1,10.0.0.0/8").unwrap(),
+            ..Config::default()
+        };
+        let proxy = Some("127.0.0.1:5000");
+        assert!(is_secure(&config, &request(proxy, &["https"])));
+        assert!(is_secure(
+            &config,
+            &request(Some("10.2.3.4:1"), &["HTTPS "])
+        ));
+        assert!(is_secure(&config, &request(proxy, &["http, https"])));
+        assert!(!is_secure(&config, &request(proxy, &["https, http"])));
+        assert!(!is_secure(&config, &request(proxy, &["https", "http"])));
+        assert!(!is_secure(&config, &request(proxy, &["http"])));
+        assert!(!is_secure(&config, &request(proxy, &[])));
+        // Anyone else may say what they like.
+        assert!(!is_secure(
+            &config,
+            &request(Some("192.168.0.9:1"), &["https"])
+        ));
+        assert!(!is_secure(&config, &request(None, &["https"])));
+        // Told to, every request is.
+        let always = Config {
+            cookie_secure: true,
+            ..Config::default()
+        };
+        assert!(is_secure(&always, &request(None, &[])));
+    }
 
     #[test]
     fn origins_read_as_host_headers() {

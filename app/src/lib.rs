@@ -25,7 +25,7 @@
 //! `jobstream-protocol`, never written here again.
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     path, SsrMode,
@@ -45,6 +45,12 @@ pub mod ssr;
 pub mod start;
 
 /// The HTML document around the app, rendered on the server.
+///
+/// The bundle and the stylesheet are named as the build left them:
+/// `/pkg/jobstream.{js,wasm,css}`, or with their content hash in the name
+/// when cargo-leptos hashes files (`hash-files`, `LEPTOS_HASH_FILES`; the
+/// hashes are read from `hash.txt` next to the server binary). The server
+/// lets browsers keep hashed files for a year (see `src/lib.rs`).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
@@ -53,6 +59,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <AutoReload options=options.clone()/>
+                <HashedStylesheet id="leptos" options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -72,7 +79,6 @@ pub fn App() -> impl IntoView {
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
-        <Stylesheet id="leptos" href="/pkg/jobstream.css"/>
         <Title text="jobstream"/>
         <Router>
             <header class="top">

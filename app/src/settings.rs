@@ -16,9 +16,10 @@ pub async fn set_display_name(name: String) -> Result<String, ServerFnError> {
     use crate::i18n::{tr, Arg};
     use crate::ssr::{name_cookie, set_cookie, validate_name};
 
-    let locale = crate::ssr::visitor().await?.locale;
+    let visitor = crate::ssr::visitor().await?;
+    let locale = visitor.locale;
     let name = validate_name(&name).map_err(|e| e.into_server_error(locale))?;
-    set_cookie(&name_cookie(&name), locale)?;
+    set_cookie(&name_cookie(&name, visitor.secure), locale)?;
     Ok(tr(locale, "name-saved", &[("name", Arg::Text(&name))]))
 }
 
@@ -29,10 +30,10 @@ pub async fn set_display_name(name: String) -> Result<String, ServerFnError> {
 pub async fn set_locale(locale: String) -> Result<(), ServerFnError> {
     use crate::ssr::{lang_cookie, set_cookie, UserError};
 
-    let current = crate::ssr::visitor().await?.locale;
+    let visitor = crate::ssr::visitor().await?;
     let chosen = Locale::from_tag(&locale)
-        .ok_or_else(|| UserError::UnknownLanguage(locale).into_server_error(current))?;
-    set_cookie(&lang_cookie(chosen), chosen)?;
+        .ok_or_else(|| UserError::UnknownLanguage(locale).into_server_error(visitor.locale))?;
+    set_cookie(&lang_cookie(chosen, visitor.secure), chosen)?;
     let back = crate::ssr::referer_path()
         .await
         .unwrap_or_else(|| "/".to_owned());

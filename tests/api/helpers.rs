@@ -37,12 +37,23 @@ pub async fn spawn_app(config: Config) -> TestApp {
 
 /// A real server on port 0 with the database `config` names (kept in `data`).
 pub async fn spawn_app_in(config: Config, data: tempfile::TempDir) -> TestApp {
+    spawn_app_with(config, data, |_| {}).await
+}
+
+/// As [`spawn_app_in`], with Leptos' options changed by `adjust` (a site
+/// root of the test's own, hashed file names).
+pub async fn spawn_app_with(
+    config: Config,
+    data: tempfile::TempDir,
+    adjust: impl FnOnce(&mut LeptosOptions),
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let options = LeptosOptions::builder()
+    let mut options = LeptosOptions::builder()
         .output_name("jobstream")
         .site_addr(addr)
         .build();
+    adjust(&mut options);
     let state = AppState::new(options, config).await.unwrap();
     let stop = CancellationToken::new();
     let signal = stop.clone();

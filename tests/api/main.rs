@@ -5,4 +5,5 @@ mod helpers;
 mod jobs;
 mod list;
 mod nginx;
+mod page;
 mod streams;

@@ -18,30 +18,36 @@ pub const COOKIE_MAX_AGE_SECS: u64 = 365 * 24 * 3600;
 
 /// A cookie of ours with the attributes they all share: the whole site,
 /// a year, out of reach of scripts, and not sent on cross-site requests.
-fn ours(name: &'static str, value: String) -> Cookie<'static> {
+/// `secure` (the request came over HTTPS, see [`super::Visitor::secure`])
+/// adds `Secure`, so the browser never sends it over plain HTTP; over plain
+/// HTTP it is left out, or the browser would drop the cookie.
+fn ours(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
     let max_age = i64::try_from(COOKIE_MAX_AGE_SECS).unwrap_or(i64::MAX);
     Cookie::build((name, value))
         .path("/")
         .max_age(cookie::time::Duration::seconds(max_age))
         .http_only(true)
         .same_site(SameSite::Lax)
+        .secure(secure)
         .build()
 }
 
 /// The `Set-Cookie` value storing a display name. Percent-encoded, so any
 /// name (newlines, `;`, quotes, non-ASCII) survives the trip.
-pub fn name_cookie(name: &str) -> String {
-    ours(NAME_COOKIE, name.to_owned()).encoded().to_string()
+pub fn name_cookie(name: &str, secure: bool) -> String {
+    ours(NAME_COOKIE, name.to_owned(), secure)
+        .encoded()
+        .to_string()
 }
 
 /// The `Set-Cookie` value storing the chosen language.
-pub fn lang_cookie(locale: Locale) -> String {
-    ours(LANG_COOKIE, locale.tag().to_owned()).to_string()
+pub fn lang_cookie(locale: Locale, secure: bool) -> String {
+    ours(LANG_COOKIE, locale.tag().to_owned(), secure).to_string()
 }
 
 /// The `Set-Cookie` value for a new session.
-pub fn session_cookie(session: SessionId) -> String {
-    ours(SESSION_COOKIE, session.to_string()).to_string()
+pub fn session_cookie(session: SessionId, secure: bool) -> String {
+    ours(SESSION_COOKIE, session.to_string(), secure).to_string()
 }
 
 /// What a request's cookies say. Each is taken from the first cookie of
@@ -96,23 +102,29 @@ mod tests {
     #[test]
     fn cookies_have_the_same_attributes() {
         let id = SessionId::random();
-        for cookie in [
-            session_cookie(id),
-            lang_cookie(Locale::De),
-            name_cookie("Zoë; x"),
-        ] {
-            let parsed = Cookie::parse_encoded(cookie.clone()).unwrap();
-            assert_eq!(parsed.path(), Some("/"), "{cookie}");
-            assert_eq!(
-                parsed.max_age(),
-                Some(cookie::time::Duration::seconds(31_536_000))
-            );
-            assert_eq!(parsed.http_only(), Some(true));
-            assert_eq!(parsed.same_site(), Some(SameSite::Lax));
+        for secure in [false, true] {
+            for cookie in [
+                session_cookie(id, secure),
+                lang_cookie(Locale::De, secure),
+                name_cookie("Zoë; x", secure),
+            ] {
+                let parsed = Cookie::parse_encoded(cookie.clone()).unwrap();
+                assert_eq!(parsed.path(), Some("/"), "{cookie}");
+                assert_eq!(
+                    parsed.max_age(),
+                    Some(cookie::time::Duration::seconds(31_536_000))
+                );
+                assert_eq!(parsed.http_only(), Some(true));
+                assert_eq!(parsed.same_site(), Some(SameSite::Lax));
+                // `Secure` only when asked for: a plain-HTTP site would
+                // otherwise lose its cookies.
+                assert_eq!(parsed.secure(), secure.then_some(true), "{cookie}");
+                assert_eq!(cookie.contains("; Secure"), secure, "{cookie}");
+            }
         }
-        assert!(session_cookie(id).starts_with(&format!("{SESSION_COOKIE}={id};")));
-        assert!(lang_cookie(Locale::De).starts_with("jobstream_lang=de;"));
-        assert!(name_cookie("Zoë; x").starts_with("jobstream_name=Zo%C3%AB%3B%20x;"));
+        assert!(session_cookie(id, false).starts_with(&format!("{SESSION_COOKIE}={id};")));
+        assert!(lang_cookie(Locale::De, true).starts_with("jobstream_lang=de;"));
+        assert!(name_cookie("Zoë; x", false).starts_with("jobstream_name=Zo%C3%AB%3B%20x;"));
     }
 
     #[test]

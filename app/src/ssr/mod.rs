@@ -2,8 +2,9 @@
 //! request, its cookies, and the errors a visitor can be shown.
 //!
 //! The server's session middleware builds a [`Visitor`] for every request
-//! (from the cookies, creating a session when there is none) and puts it in
-//! the request's extensions; server functions read it with [`visitor`].
+//! to a page, a server function or the API (from the cookies, creating a
+//! session when there is none; static files get none) and puts it in the
+//! request's extensions; server functions read it with [`visitor`].
 //! The engine reaches them through Leptos context (`provide_context` in the
 //! server's router).
 //!
@@ -30,7 +31,8 @@ pub use crate::settings::MAX_NAME_CHARS;
 /// The display name of a visitor who has not set one.
 pub const DEFAULT_NAME: &str = "guest";
 
-/// Who is asking: built by the session middleware for every request.
+/// Who is asking: built by the session middleware for every request to a
+/// page, a server function or the API.
 #[derive(Debug, Clone)]
 pub struct Visitor {
     /// The session the visitor's jobs belong to.
@@ -40,6 +42,9 @@ pub struct Visitor {
     /// The language chosen with the switcher, else the best match for
     /// `Accept-Language`, else English.
     pub locale: Locale,
+    /// The request came over HTTPS (a trusted proxy said so, or the server
+    /// is told it always does): cookies set for it get `Secure`.
+    pub secure: bool,
 }
 
 impl Visitor {
@@ -138,7 +143,7 @@ mod tests {
             "</script>",
             "100% \"quoted\"",
         ] {
-            let cookie = name_cookie(name);
+            let cookie = name_cookie(name, false);
             let value = cookie.split(';').next().unwrap();
             let mut headers = http::HeaderMap::new();
             headers.insert(http::header::COOKIE, value.parse().unwrap());
@@ -175,7 +180,7 @@ mod tests {
             http::header::COOKIE,
             format!(
                 "{}; {SESSION_COOKIE}={id}",
-                lang_cookie(Locale::Fr).split(';').next().unwrap()
+                lang_cookie(Locale::Fr, false).split(';').next().unwrap()
             )
             .parse()
             .unwrap(),
