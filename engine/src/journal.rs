@@ -123,6 +123,8 @@ impl EventLog {
         let this = Self::build(limits, links, next_seq.max(last + 1), record.state);
         let last_seq = {
             let mut st = this.log.lock();
+            // What came before the first restored event is not in memory.
+            st.dropped_through = events.first().map_or(0, |e| e.seq - 1);
             for e in events {
                 let event = Event::encoded(e.seq, e.kind, e.text.into_boxed_str());
                 this.log.keep(&mut st, event);

@@ -46,6 +46,11 @@ pub(crate) struct LogState {
     bytes: usize,
     /// The sequence id the next event gets.
     next_seq: u64,
+    /// The highest id of an event that existed and is no longer here
+    /// (dropped by the bounds, or older than what was restored). Ids a
+    /// restart skipped never existed: a reader is told of a gap only for
+    /// ids up to this one.
+    pub(crate) dropped_through: u64,
     pub(crate) state: JobState,
     pub(crate) error: Option<String>,
     /// Set when the job ends; no append is accepted after it.
@@ -73,7 +78,7 @@ impl LogState {
             state: self.state,
             error: self.error.clone(),
             events,
-            dropped: self.first_seq() - 1,
+            dropped: self.dropped_through,
             last_seq: self.last_seq(),
             progress: self.progress.clone(),
             started_at: self.started_at,
@@ -101,6 +106,7 @@ impl Log {
                 events: VecDeque::new(),
                 bytes: 0,
                 next_seq,
+                dropped_through: 0,
                 state,
                 error: None,
                 closed: false,
@@ -151,6 +157,7 @@ impl Log {
         {
             if let Some(old) = st.events.pop_front() {
                 st.bytes -= old.frame.len();
+                st.dropped_through = old.seq;
             }
         }
     }
@@ -198,8 +205,10 @@ impl Log {
             return if st.closed { Poll::Done } else { Poll::Pending };
         }
         let first = st.first_seq();
-        let gap = (cursor + 1 < first).then(|| Gap {
-            lost: first - cursor - 1,
+        // The gap ends just before the first event here, so a reader that
+        // resumes after it continues with that event.
+        let gap = (cursor < st.dropped_through && cursor + 1 < first).then(|| Gap {
+            lost: st.dropped_through - cursor,
             from: cursor + 1,
             to: first - 1,
         });

@@ -273,6 +273,15 @@ async fn after_a_crash_running_jobs_are_interrupted_and_queued_ones_run() {
     assert_eq!(engine.run_next().await, JobState::Succeeded);
     let done = texts(&engine, owner, queued).await;
     assert_eq!(done.first().unwrap().1, "running");
+    // Its ids start past anything the crashed process could have shown,
+    // and a reader from the start is told of no gap: those ids never existed.
+    assert_eq!(done.first().unwrap().0, RESTART_SEQ_GAP + 1);
+    let job = engine.find(owner, queued).await.unwrap().unwrap();
+    match job.log.subscribe(0).try_next() {
+        jobstream_engine::Poll::Batch(b) => assert_eq!(b.gap, None),
+        other => panic!("expected a batch, got {other:?}"),
+    }
+    assert_eq!(job.log.snapshot().dropped, 0);
     assert_eq!(done[done.len() - 3].1, "done");
 
     // And once more: everything above was persisted.

@@ -16,12 +16,10 @@ impl Engine {
                 .fetch_max(rec.created_at, Ordering::SeqCst);
             let plan = (rec.state == JobState::Queued)
                 .then(|| self.inner.registry.plan(&rec.kind, &rec.params));
-            // A job that was running may have shown readers events the
-            // store never got: its ids jump past them.
-            let next_seq = match plan {
-                Some(_) => rec.last_seq + 1,
-                None => rec.last_seq + RESTART_SEQ_GAP + 1,
-            };
+            // A job may have shown readers events the store never got (also
+            // one still recorded as queued: its `running` may be among
+            // them): its ids jump past them, so they never go backwards.
+            let next_seq = rec.last_seq + RESTART_SEQ_GAP + 1;
             let links = self.links(rec.id, rec.owner);
             let cancel = self.inner.shutdown.child_token();
             let job = self.load(&rec, Some(links), next_seq, cancel).await?;
