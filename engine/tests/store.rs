@@ -408,3 +408,37 @@ async fn store_id(engine: &Engine, owner: SessionId) -> JobId {
     assert_eq!(jobs.len(), 1);
     jobs[0].id.parse().unwrap()
 }
+
+#[tokio::test]
+async fn a_read_that_waits_for_writes_the_store_cannot_take_gives_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SlowStore {
+        inner: SqliteStore::open(&url(&dir)).await.unwrap(),
+        held: tokio::sync::watch::Sender::new(false),
+    });
+    let config = EngineConfig {
+        retained_jobs: 0,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::open(
+        config,
+        registry(Arc::new(Semaphore::new(10))),
+        Arc::clone(&store) as Arc<dyn Store>,
+    )
+    .await
+    .unwrap();
+    let owner = SessionId::random();
+    engine.submit(new_job(owner)).await.unwrap();
+    engine.flush().await;
+    // As a full disk: nothing more is written.
+    store.held.send_replace(true);
+    assert_eq!(engine.run_next().await, JobState::Succeeded);
+    let id = store_id(&engine, owner).await;
+    // The store is unavailable for this read (a 503), not a request held forever.
+    assert!(engine.find(owner, id).await.is_err());
+    store.held.send_replace(false);
+    assert_eq!(
+        engine.find(owner, id).await.unwrap().unwrap().log.state(),
+        JobState::Succeeded
+    );
+}

@@ -172,6 +172,9 @@ impl Table {
     }
 }
 
+/// How long a read of a job waits for its pending writes to be stored.
+const PENDING_WRITES_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Engine {
     /// A job rebuilt from its record and its last stored events. `links`
     /// persist what it appends from `next_seq` on; without them it lives in
@@ -298,7 +301,16 @@ impl Engine {
             // here, or taken up at start). One that is not has ended and
             // was dropped from memory before its last writes reached the
             // store: wait for them, or it would come back as never ending.
-            self.flush().await;
+            // Bounded: a store that cannot write (full disk) answers as
+            // unavailable instead of holding the request.
+            if tokio::time::timeout(PENDING_WRITES_WAIT, self.flush())
+                .await
+                .is_err()
+            {
+                return Err(StoreError(
+                    "the job's last writes did not reach the store in time".to_owned(),
+                ));
+            }
             rec = match self.inner.store.job(id).await? {
                 Some(rec) => rec,
                 None => return Ok(None),
