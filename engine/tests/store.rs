@@ -359,14 +359,13 @@ impl Store for SlowStore {
     }
 }
 
-#[tokio::test]
-async fn a_job_dropped_from_memory_before_its_end_was_written_comes_back_ended() {
-    let dir = tempfile::tempdir().unwrap();
+/// An engine on a [`SlowStore`] in `dir` that keeps no finished job in
+/// memory, so every finished job is read back from the store.
+async fn slow_engine(dir: &tempfile::TempDir) -> (Arc<SlowStore>, Engine) {
     let store = Arc::new(SlowStore {
-        inner: SqliteStore::open(&url(&dir)).await.unwrap(),
+        inner: SqliteStore::open(&url(dir)).await.unwrap(),
         held: tokio::sync::watch::Sender::new(false),
     });
-    // No finished job stays in memory: it is read back from the store.
     let config = EngineConfig {
         retained_jobs: 0,
         ..EngineConfig::default()
@@ -378,6 +377,13 @@ async fn a_job_dropped_from_memory_before_its_end_was_written_comes_back_ended()
     )
     .await
     .unwrap();
+    (store, engine)
+}
+
+#[tokio::test]
+async fn a_job_dropped_from_memory_before_its_end_was_written_comes_back_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, engine) = slow_engine(&dir).await;
     let owner = SessionId::random();
     let job = engine.submit(new_job(owner)).await.unwrap();
     engine.flush().await; // its record is stored, as queued
@@ -412,21 +418,7 @@ async fn store_id(engine: &Engine, owner: SessionId) -> JobId {
 #[tokio::test]
 async fn a_read_that_waits_for_writes_the_store_cannot_take_gives_up() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SlowStore {
-        inner: SqliteStore::open(&url(&dir)).await.unwrap(),
-        held: tokio::sync::watch::Sender::new(false),
-    });
-    let config = EngineConfig {
-        retained_jobs: 0,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::open(
-        config,
-        registry(Arc::new(Semaphore::new(10))),
-        Arc::clone(&store) as Arc<dyn Store>,
-    )
-    .await
-    .unwrap();
+    let (store, engine) = slow_engine(&dir).await;
     let owner = SessionId::random();
     engine.submit(new_job(owner)).await.unwrap();
     engine.flush().await;
