@@ -126,7 +126,7 @@ impl EventLog {
             // What came before the first restored event is not in memory.
             st.dropped_through = events.first().map_or(0, |e| e.seq - 1);
             for e in events {
-                let event = Event::encoded(e.seq, e.kind, e.text.into_boxed_str());
+                let event = Event::encoded(e.seq, e.kind, e.text.into_boxed_str(), e.line);
                 this.log.keep(&mut st, event);
             }
             st.error.clone_from(&record.error);
@@ -339,6 +339,13 @@ impl EventLog {
     /// The state, progress and times, without the events.
     pub fn status(&self) -> Snapshot {
         self.log.status()
+    }
+
+    /// The newest `limit` messages before sequence id `before` that memory
+    /// holds, oldest first; and, when events before those in memory existed,
+    /// the id memory starts at (the store has the older ones).
+    pub(crate) fn lines_before(&self, before: u64, limit: usize) -> (Vec<Arc<Event>>, Option<u64>) {
+        self.log.lines_before(before, limit)
     }
 
     /// A reader that will receive every event after sequence id `after`

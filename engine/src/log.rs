@@ -15,8 +15,10 @@
 //! * **Slow readers cost nothing extra.** A reader that is behind simply
 //!   has an older cursor. The job never waits for it and no memory is held
 //!   for it. If the events it needs were dropped to keep the log within its
-//!   bounds, it is told how many with a [`Gap`] and continues from the oldest
-//!   retained event.
+//!   bounds, a [`Reader`](crate::Reader) reads them from the store, a page
+//!   at a time, and then continues here; a bare [`Subscription`] (a log in
+//!   memory only) is told how many with a [`Gap`] and continues from the
+//!   oldest retained event.
 //! * **Fan-out is cheap.** Every reader gets clones of the same
 //!   [`Bytes`](bytes::Bytes) (a reference count), never a re-encoding.
 //!
@@ -46,6 +48,8 @@ pub(crate) struct LogState {
     bytes: usize,
     /// The sequence id the next event gets.
     next_seq: u64,
+    /// Messages said so far (the last message's line number).
+    lines: u64,
     /// The highest id of an event that existed and is no longer here
     /// (dropped by the bounds, or older than what was restored). Ids a
     /// restart skipped never existed: a reader is told of a gap only for
@@ -106,6 +110,7 @@ impl Log {
                 events: VecDeque::new(),
                 bytes: 0,
                 next_seq,
+                lines: 0,
                 dropped_through: 0,
                 state,
                 error: None,
@@ -139,7 +144,10 @@ impl Log {
 
     /// Appends an event with the next sequence id.
     pub(crate) fn push(&self, st: &mut LogState, kind: EventKind, text: Box<str>) -> Arc<Event> {
-        let event = Event::encoded(st.next_seq, kind, text);
+        if kind == EventKind::Message {
+            st.lines += 1;
+        }
+        let event = Event::encoded(st.next_seq, kind, text, st.lines);
         st.next_seq += 1;
         self.keep(st, Arc::clone(&event));
         event
@@ -148,6 +156,7 @@ impl Log {
     /// Retains `event` (its id already given out), then drops the oldest
     /// events beyond the bounds.
     pub(crate) fn keep(&self, st: &mut LogState, event: Arc<Event>) {
+        st.lines = st.lines.max(event.line);
         st.bytes += event.frame.len();
         st.events.push_back(event);
         // Never the one just pushed: a single message is already bounded
@@ -199,15 +208,45 @@ impl Log {
         }
     }
 
-    fn read_after(&self, cursor: u64, max: usize) -> Poll {
+    /// The newest `limit` messages before sequence id `before`, oldest
+    /// first, as far as memory holds them; and whether older events may
+    /// exist that are not here (the store may hold more lines).
+    pub(crate) fn lines_before(&self, before: u64, limit: usize) -> (Vec<Arc<Event>>, Option<u64>) {
+        let st = self.lock();
+        let end = st.events.partition_point(|e| e.seq < before);
+        let mut lines: Vec<_> = st
+            .events
+            .range(..end)
+            .rev()
+            .filter(|e| e.kind == EventKind::Message)
+            .take(limit)
+            .cloned()
+            .collect();
+        lines.reverse();
+        // Below the first event here, events existed up to dropped_through.
+        let older = (st.dropped_through > 0).then(|| st.first_seq());
+        (lines, older)
+    }
+
+    /// What follows `cursor`. With `store` set, a cursor below the events
+    /// in memory is answered [`Read::Behind`] (the caller reads the store);
+    /// without, the events not in memory are reported as a gap.
+    fn read_after(&self, cursor: u64, max: usize, store: bool) -> Read {
         let st = self.lock();
         if cursor >= st.last_seq() {
-            return if st.closed { Poll::Done } else { Poll::Pending };
+            return Read::Ready(if st.closed { Poll::Done } else { Poll::Pending });
         }
         let first = st.first_seq();
+        let behind = cursor < st.dropped_through && cursor + 1 < first;
+        if behind && store {
+            return Read::Behind {
+                first,
+                through: st.dropped_through.min(first - 1),
+            };
+        }
         // The gap ends just before the first event here, so a reader that
         // resumes after it continues with that event.
-        let gap = (cursor < st.dropped_through && cursor + 1 < first).then(|| Gap {
+        let gap = behind.then(|| Gap {
             lost: st.dropped_through - cursor,
             from: cursor + 1,
             to: first - 1,
@@ -218,10 +257,20 @@ impl Log {
         let events: Vec<_> = st.events.range(start..).take(max).cloned().collect();
         if events.is_empty() && gap.is_none() {
             // Only ids skipped by a restart lie ahead; nothing to hand out.
-            return if st.closed { Poll::Done } else { Poll::Pending };
+            return Read::Ready(if st.closed { Poll::Done } else { Poll::Pending });
         }
-        Poll::Batch(Batch { gap, events })
+        Read::Ready(Poll::Batch(Batch { gap, events }))
     }
+}
+
+/// What a read of the log in memory found.
+pub(crate) enum Read {
+    /// What memory answers.
+    Ready(Poll),
+    /// The reader's next events are older than those in memory: events
+    /// `cursor + 1 ..= through` existed (the store may still have them);
+    /// memory continues at `first`.
+    Behind { first: u64, through: u64 },
 }
 
 /// A reader's position in a log. See the module docs.
@@ -238,17 +287,48 @@ impl Subscription {
         self.cursor
     }
 
-    /// Reads what is there now, without waiting.
+    /// Reads what is there now, without waiting. Events no longer in
+    /// memory are reported as a gap: this reader has no store to ask (see
+    /// [`crate::Reader`] for one that has).
     pub fn try_next(&mut self) -> Poll {
-        let poll = self.log.read_after(self.cursor, MAX_BATCH);
-        if let Poll::Batch(b) = &poll {
+        match self.read(false) {
+            Read::Ready(poll) => poll,
+            Read::Behind { .. } => unreachable!("a read without a store reports a gap"),
+        }
+    }
+
+    /// Reads what memory has after the cursor, and moves the cursor past it.
+    pub(crate) fn read(&mut self, store: bool) -> Read {
+        let read = self.log.read_after(self.cursor, MAX_BATCH, store);
+        if let Read::Ready(Poll::Batch(b)) = &read {
             if let Some(e) = b.events.last() {
                 self.cursor = e.seq;
             } else if let Some(g) = b.gap {
                 self.cursor = g.to;
             }
         }
-        poll
+        read
+    }
+
+    /// Moves the cursor to `seq`: the reader got the events up to it from
+    /// elsewhere (the store). Never backwards.
+    pub(crate) fn advance(&mut self, seq: u64) {
+        self.cursor = self.cursor.max(seq);
+    }
+
+    /// Marks the log's current version as seen: an append after this call
+    /// makes [`Subscription::changed`] return at once.
+    pub(crate) fn mark_seen(&mut self) {
+        self.rx.borrow_and_update();
+    }
+
+    /// Waits until the log changes after the last [`Subscription::mark_seen`].
+    pub(crate) async fn changed(&mut self) {
+        if self.rx.changed().await.is_err() {
+            // The sender lives in the log, which this subscription keeps
+            // alive, so this cannot happen; if it did, re-reading is safe.
+            tokio::task::yield_now().await;
+        }
     }
 
     /// Waits for the next events. `None` once the log is closed and this
@@ -258,16 +338,11 @@ impl Subscription {
             // Mark the current version as seen *before* reading: an append
             // after this line changes the version, so `changed()` below
             // returns at once instead of sleeping through it.
-            self.rx.borrow_and_update();
+            self.mark_seen();
             match self.try_next() {
                 Poll::Batch(b) => return Some(b),
                 Poll::Done => return None,
-                Poll::Pending => {}
-            }
-            if self.rx.changed().await.is_err() {
-                // The sender lives in the log, which this subscription keeps
-                // alive, so this cannot happen; if it did, re-reading is safe.
-                tokio::task::yield_now().await;
+                Poll::Pending => self.changed().await,
             }
         }
     }

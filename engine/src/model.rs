@@ -47,19 +47,32 @@ pub struct Event {
     pub kind: EventKind,
     /// The event's data as text (the message itself for messages).
     pub text: Box<str>,
+    /// How many messages the job had said up to and including this event:
+    /// a message's line number (see [`jobstream_protocol::Line::n`]).
+    pub line: u64,
     /// The event encoded as SSE, shared by every reader.
     pub frame: Bytes,
 }
 
 impl Event {
     /// The event, encoded now: the one place an event's bytes are made.
-    pub(crate) fn encoded(seq: u64, kind: EventKind, text: Box<str>) -> Arc<Event> {
+    pub(crate) fn encoded(seq: u64, kind: EventKind, text: Box<str>, line: u64) -> Arc<Event> {
         let frame = sse::event(seq, kind.event_type(), &text);
         Arc::new(Event {
             seq,
             kind,
             text,
+            line,
             frame,
+        })
+    }
+
+    /// The event as a numbered line, if it is a message.
+    pub fn as_line(&self) -> Option<jobstream_protocol::Line> {
+        (self.kind == EventKind::Message).then(|| jobstream_protocol::Line {
+            seq: self.seq,
+            n: self.line,
+            text: self.text.to_string(),
         })
     }
 }
@@ -167,3 +180,9 @@ impl Batch {
 /// Most events one read hands out, so a reader far behind takes the lock
 /// for a bounded time and writes a bounded chunk.
 pub const MAX_BATCH: usize = 512;
+
+/// Most bytes of event text one read from the store hands out (besides
+/// [`MAX_BATCH`]): what a reader catching up from the store holds at once.
+/// At least one event is always read, so a page may exceed it by one
+/// message (at most `max_message_bytes`).
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;

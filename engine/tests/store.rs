@@ -41,6 +41,7 @@ fn event(seq: u64, kind: EventKind, text: &str) -> Arc<Event> {
         seq,
         kind,
         text: text.into(),
+        line: seq,
         frame: jobstream_engine::sse::event(seq, kind.event_type(), text),
     })
 }
@@ -339,6 +340,26 @@ impl Store for SlowStore {
         limit: usize,
     ) -> Result<Vec<jobstream_engine::store::StoredEvent>, jobstream_engine::StoreError> {
         self.inner.events(id, limit).await
+    }
+    async fn events_after(
+        &self,
+        id: JobId,
+        after: u64,
+        before: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<jobstream_engine::store::StoredEvent>, jobstream_engine::StoreError> {
+        self.inner
+            .events_after(id, after, before, limit, max_bytes)
+            .await
+    }
+    async fn lines_before(
+        &self,
+        id: JobId,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<jobstream_engine::store::StoredEvent>, jobstream_engine::StoreError> {
+        self.inner.lines_before(id, before, limit).await
     }
     async fn jobs_of(
         &self,

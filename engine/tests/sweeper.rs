@@ -69,6 +69,26 @@ impl Store for MemoryStore {
         Ok(Vec::new())
     }
 
+    async fn events_after(
+        &self,
+        _: JobId,
+        _: u64,
+        _: u64,
+        _: usize,
+        _: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn lines_before(
+        &self,
+        _: JobId,
+        _: u64,
+        _: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(Vec::new())
+    }
+
     async fn jobs_of(&self, owner: SessionId, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let mut of: Vec<_> = self
             .jobs()

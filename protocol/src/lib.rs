@@ -12,17 +12,20 @@
 //!   payloads of the named events ([`End`], [`Gap`], [`Progress`]).
 //! * [`summary`]: [`JobSummary`], a job as lists show it (the JSON of
 //!   `GET /api/jobs` and of the session feed's `job` events).
+//! * [`lines`]: a job's output as numbered lines ([`Line`], [`LinesPage`]).
 //! * [`routes`]: the paths of the HTTP API.
 //! * [`schema`]: each job kind's fields ([`KindSchema`]): name, type, range,
 //!   default and whether it is required. The server validates with it and
 //!   the home page renders its form from it.
 
 pub mod event;
+pub mod lines;
 pub mod routes;
 pub mod schema;
 pub mod state;
 pub mod summary;
 
+pub use lines::{Line, LinesPage};
 pub use event::{End, Gap, Progress, CLOSE_SENTINEL, MAX_PROGRESS_LABEL};
 pub use schema::{FieldProblem, FieldSchema, FieldType, FieldValue, KindSchema, Problem};
 pub use state::JobState;

@@ -8,6 +8,10 @@ pub const JOBS: &str = "/api/jobs";
 pub const JOB_EVENTS: &str = "/api/jobs/{id}/events";
 /// `POST`: cancel a job.
 pub const JOB_CANCEL: &str = "/api/jobs/{id}/cancel";
+/// `GET`: a page of a job's lines (JSON [`crate::LinesPage`]), see [`crate::lines`].
+pub const JOB_LINES: &str = "/api/jobs/{id}/lines";
+/// `GET`: a job's messages as plain text, one per line (`?follow=1`: live).
+pub const JOB_OUTPUT: &str = "/api/jobs/{id}/output";
 /// `GET`: the session's job feed (SSE), one `job` event per change.
 pub const SESSION_EVENTS: &str = "/api/events";
 /// Anything else under `/api/` is answered with a JSON 404.
@@ -30,6 +34,16 @@ pub fn job_events(id: &str) -> String {
 /// `/api/jobs/ID/cancel`.
 pub fn job_cancel(id: &str) -> String {
     JOB_CANCEL.replace("{id}", id)
+}
+
+/// `/api/jobs/ID/lines`.
+pub fn job_lines(id: &str) -> String {
+    JOB_LINES.replace("{id}", id)
+}
+
+/// `/api/jobs/ID/output`.
+pub fn job_output(id: &str) -> String {
+    JOB_OUTPUT.replace("{id}", id)
 }
 
 /// `/jobs/ID`.
@@ -74,6 +88,8 @@ mod tests {
         assert_eq!(job_events("abc"), "/api/jobs/abc/events");
         assert_eq!(job_cancel("abc"), "/api/jobs/abc/cancel");
         assert_eq!(job_page("abc"), "/jobs/abc");
+        assert_eq!(job_lines("abc"), "/api/jobs/abc/lines");
+        assert_eq!(job_output("abc"), "/api/jobs/abc/output");
     }
 
     #[test]
@@ -83,6 +99,7 @@ mod tests {
         assert!(!is_stream("/api/jobs//events"));
         assert!(!is_stream("/api/jobs/a/b/events"));
         assert!(!is_stream("/api/jobs/abc/cancel"));
+        assert!(!is_stream("/api/jobs/abc/output"));
         assert!(!is_stream("/api/events/"));
         assert!(!is_stream("/api/jobs"));
     }

@@ -68,6 +68,8 @@ pub struct Job {
     pub owner: SessionId,
     /// Its kind's name.
     pub kind: String,
+    /// Its parameters, as submitted.
+    pub params: serde_json::Value,
     /// When it was submitted (Unix ms).
     pub created_at: u64,
     /// Its output and state.
@@ -82,7 +84,7 @@ impl Job {
     fn new(
         id: JobId,
         owner: SessionId,
-        kind: String,
+        (kind, params): (String, serde_json::Value),
         created_at: u64,
         log: Arc<EventLog>,
         cancel: CancellationToken,
@@ -91,6 +93,7 @@ impl Job {
             id,
             owner,
             kind,
+            params,
             created_at,
             log,
             cancel,
@@ -172,9 +175,6 @@ impl Table {
     }
 }
 
-/// How long a read of a job waits for its pending writes to be stored.
-const PENDING_WRITES_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
 impl Engine {
     /// A job rebuilt from its record and its last stored events. `links`
     /// persist what it appends from `next_seq` on; without them it lives in
@@ -189,11 +189,10 @@ impl Engine {
         let limits = self.inner.config.log_limits;
         let events = self.inner.store.events(rec.id, limits.max_events).await?;
         let log = EventLog::restore(limits, rec, events, links, next_seq);
-        let kind = rec.kind.clone();
         Ok(Job::new(
             rec.id,
             rec.owner,
-            kind,
+            (rec.kind.clone(), rec.params.clone()),
             rec.created_at,
             log,
             cancel,
@@ -220,7 +219,14 @@ impl Engine {
             .map_err(|_| SubmitError::ShuttingDown)?;
         let log = EventLog::linked(self.inner.config.log_limits, self.links(id, new.owner));
         let cancel = self.inner.shutdown.child_token();
-        let job = Job::new(id, new.owner, new.kind.clone(), created_at, log, cancel);
+        let job = Job::new(
+            id,
+            new.owner,
+            (new.kind.clone(), new.params.clone()),
+            created_at,
+            log,
+            cancel,
+        );
         let ctx = job.context(new.display_name.clone(), new.locale.clone());
         {
             let mut queue = lock(&self.inner.queue);
@@ -303,14 +309,7 @@ impl Engine {
             // store: wait for them, or it would come back as never ending.
             // Bounded: a store that cannot write (full disk) answers as
             // unavailable instead of holding the request.
-            if tokio::time::timeout(PENDING_WRITES_WAIT, self.flush())
-                .await
-                .is_err()
-            {
-                return Err(StoreError(
-                    "the job's last writes did not reach the store in time".to_owned(),
-                ));
-            }
+            self.all_written().await?;
             rec = match self.inner.store.job(id).await? {
                 Some(rec) => rec,
                 None => return Ok(None),

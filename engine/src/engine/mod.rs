@@ -16,6 +16,7 @@
 //! rest is split by concern:
 //!
 //! * `jobs`: the table of jobs: submit, get, find, list, cancel, finish.
+//! * `reader`: a job's events and lines from memory, else from the store.
 //! * `worker`: the queue's consumers: the worker loop and `run_next`.
 //! * `recovery`: what the last run left in the store, taken up again.
 //! * `retention`: the sweeper that deletes jobs past their retention.
@@ -37,12 +38,14 @@ use crate::store::{run_writer, Op, Store, StoreError, WRITE_BUFFER};
 
 mod feed;
 mod jobs;
+mod reader;
 mod recovery;
 mod retention;
 mod worker;
 
 use jobs::Table;
 pub use jobs::{CancelError, Job, NewJob, SubmitError};
+pub use reader::Reader;
 use worker::Queued;
 
 /// How the engine is sized. See the README for the environment variables.
@@ -114,6 +117,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // poisoned lock still guards consistent data.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// How long a read waits for pending writes to be stored before it
+/// answers that the store is unavailable.
+const PENDING_WRITES_WAIT: Duration = Duration::from_secs(5);
 
 /// The end message of a job that was running when the server stopped.
 pub const INTERRUPTED: &str = "the server stopped while this job was running";

@@ -82,6 +82,8 @@ pub struct StoredEvent {
     pub kind: EventKind,
     /// Its data.
     pub text: String,
+    /// Messages up to and including it (a message's line number).
+    pub line: u64,
 }
 
 /// One change to persist.
@@ -134,6 +136,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// The last `limit` events of job `id`, oldest first.
     async fn events(&self, id: JobId, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Events of job `id` with ids after `after` and before `before`,
+    /// oldest first: at most `limit`, and no more once their texts reach
+    /// `max_bytes` (at least one is returned if any exists).
+    async fn events_after(
+        &self,
+        id: JobId,
+        after: u64,
+        before: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The last `limit` messages of job `id` with ids before `before`,
+    /// oldest first.
+    async fn lines_before(
+        &self,
+        id: JobId,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// The newest `limit` jobs of `owner`, newest first.
     async fn jobs_of(&self, owner: SessionId, limit: usize) -> Result<Vec<JobRecord>, StoreError>;

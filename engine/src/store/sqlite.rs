@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, SqlitePool};
 
@@ -15,7 +16,7 @@ use super::{JobRecord, Store, StoreError, StoredEvent, Write};
 use crate::id::{JobId, SessionId};
 use crate::model::{Event, EventKind};
 
-/// Rows per multi-row `INSERT` of events (4 variables each, far below
+/// Rows per multi-row `INSERT` of events (5 variables each, far below
 /// SQLite's limit of 32766).
 const EVENT_ROWS_PER_INSERT: usize = 256;
 
@@ -108,6 +109,19 @@ fn db_ms(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+fn db_count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn stored_event(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        seq: ms(row.try_get("seq")?).unwrap_or(0),
+        kind: kind_from(row.try_get("kind")?)?,
+        text: row.try_get("text")?,
+        line: ms(row.try_get("line")?).unwrap_or(0),
+    })
+}
+
 fn parse<T: FromStr>(what: &str, text: &str) -> Result<T, StoreError> {
     text.parse()
         .map_err(|_| StoreError(format!("invalid {what} {text:?} in the database")))
@@ -142,12 +156,13 @@ async fn insert_events(
     events: &[(JobId, &Event)],
 ) -> Result<(), StoreError> {
     for chunk in events.chunks(EVENT_ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::new("INSERT INTO events (job_id, seq, kind, text) ");
+        let mut q = QueryBuilder::new("INSERT INTO events (job_id, seq, kind, text, line) ");
         q.push_values(chunk, |mut row, (job, event)| {
             row.push_bind(job.to_string())
                 .push_bind(db_ms(event.seq))
                 .push_bind(kind_code(event.kind))
-                .push_bind(&*event.text);
+                .push_bind(&*event.text)
+                .push_bind(db_ms(event.line));
         });
         q.build().execute(&mut *tx).await?;
     }
@@ -240,22 +255,65 @@ impl Store for SqliteStore {
 
     async fn events(&self, id: JobId, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, kind, text FROM (SELECT seq, kind, text FROM events \
+            "SELECT seq, kind, text, line FROM (SELECT seq, kind, text, line FROM events \
              WHERE job_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
         )
         .bind(id.to_string())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(db_count(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredEvent {
-                    seq: ms(row.try_get("seq")?).unwrap_or(0),
-                    kind: kind_from(row.try_get("kind")?)?,
-                    text: row.try_get("text")?,
-                })
-            })
-            .collect()
+        rows.iter().map(stored_event).collect()
+    }
+
+    async fn events_after(
+        &self,
+        id: JobId,
+        after: u64,
+        before: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let job = id.to_string();
+        let mut rows = sqlx::query(
+            "SELECT seq, kind, text, line FROM events \
+             WHERE job_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?",
+        )
+        .bind(&job)
+        .bind(db_ms(after))
+        .bind(db_ms(before))
+        .bind(db_count(limit))
+        .fetch(&self.pool);
+        // Rows are read one by one, so a page of large messages stops at
+        // the byte budget instead of being held whole.
+        let mut events = Vec::new();
+        let mut bytes = 0;
+        while bytes < max_bytes {
+            let Some(row) = rows.try_next().await? else {
+                break;
+            };
+            let event = stored_event(&row)?;
+            bytes += event.text.len();
+            events.push(event);
+        }
+        Ok(events)
+    }
+
+    async fn lines_before(
+        &self,
+        id: JobId,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, text, line FROM (SELECT seq, kind, text, line FROM events \
+             WHERE job_id = ? AND seq < ? AND kind = 0 ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+        )
+        .bind(id.to_string())
+        .bind(db_ms(before))
+        .bind(db_count(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_event).collect()
     }
 
     async fn jobs_of(&self, owner: SessionId, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
@@ -263,7 +321,7 @@ impl Store for SqliteStore {
             "{SELECT_JOBS} WHERE j.owner = ? ORDER BY j.created_at DESC, j.rowid DESC LIMIT ?"
         ))
         .bind(owner.to_string())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(db_count(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(record).collect()
@@ -289,7 +347,7 @@ impl Store for SqliteStore {
              ORDER BY finished_at LIMIT ?",
         )
         .bind(db_ms(cutoff))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(db_count(limit))
         .fetch_all(&mut *tx)
         .await?;
         for id in &ids {
