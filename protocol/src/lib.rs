@@ -3,7 +3,8 @@
 //! Everything the server and its clients must agree on, written once. The
 //! engine, the server, the server-rendered pages and the browser bundle all
 //! use these types, so a rename here breaks the build, not a page at run time.
-//! It depends on serde alone, so it costs the browser bundle next to nothing.
+//! It depends on serde and a small VT parser, so it costs the browser bundle
+//! next to nothing.
 //!
 //! ## Layout
 //!
@@ -14,10 +15,13 @@
 //!   `GET /api/jobs` and of the session feed's `job` events).
 //! * [`lines`]: a job's output as numbered lines ([`Line`], [`LinesPage`]).
 //! * [`routes`]: the paths of the HTTP API.
+//! * [`ansi`]: terminal colours in job output as styled runs of text
+//!   ([`ansi::spans`]); every other escape sequence dropped.
 //! * [`schema`]: each job kind's fields ([`KindSchema`]): name, type, range,
 //!   default and whether it is required. The server validates with it and
 //!   the home page renders its form from it.
 
+pub mod ansi;
 pub mod event;
 pub mod lines;
 pub mod routes;
@@ -25,8 +29,8 @@ pub mod schema;
 pub mod state;
 pub mod summary;
 
-pub use lines::{Line, LinesPage};
 pub use event::{End, Gap, Progress, CLOSE_SENTINEL, MAX_PROGRESS_LABEL};
+pub use lines::{Line, LinesPage};
 pub use schema::{FieldProblem, FieldSchema, FieldType, FieldValue, KindSchema, Problem};
 pub use state::JobState;
 pub use summary::JobSummary;
