@@ -1,10 +1,11 @@
-//! `/jobs/{id}`: one job's state and output.
+//! `/jobs/{id}`: one job's state, facts and output.
 //!
-//! The server renders a snapshot of the job's log (state and every retained
-//! message) and remembers the last sequence id in it. Once hydrated, the
-//! page opens an `EventSource` that resumes right after that id, so nothing
-//! shown is repeated and nothing said in between is missed; on reload the
-//! same happens again from the new snapshot.
+//! The server renders the job's state, times and params, and its newest
+//! [`PAGE_LINES`](jobstream_protocol::lines::PAGE_LINES) lines as a log view (see [`crate::log_view`]), all as of
+//! one status of its log whose last sequence id it remembers. Once
+//! hydrated, the page opens an `EventSource` that resumes right after that
+//! id, so nothing shown is repeated and nothing said in between is missed;
+//! older lines are fetched page by page on demand.
 
 use jobstream_protocol::JobState;
 use leptos::prelude::*;
@@ -13,17 +14,10 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use crate::i18n::Strings;
+use crate::job_facts::{JobParams, JobTimes};
 use crate::jobs::CancelJob;
+use crate::log_view::{LogHandle, LogStart, LogView};
 use crate::settings::{error_text, LanguageSwitcher};
-
-/// One message of a job, as shown on its page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Line {
-    /// Its sequence id in the job's log (the SSE `id`).
-    pub seq: u64,
-    /// The message, shown as text.
-    pub text: String,
-}
 
 /// What the job page shows, as of one instant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,12 +34,30 @@ pub struct JobView {
     pub label: Option<String>,
     /// Why it failed, if it did.
     pub error: Option<String>,
-    /// The retained messages, oldest first.
-    pub lines: Vec<Line>,
-    /// Events dropped from the log before the first retained one.
-    pub dropped: u64,
-    /// The last sequence id in the snapshot; the live stream resumes after it.
+    /// Its params as submitted (defaults filled in), name and value as shown.
+    pub params: Vec<(String, String)>,
+    /// When it was submitted (Unix ms).
+    pub created_at: u64,
+    /// When it started running (Unix ms).
+    pub started_at: Option<u64>,
+    /// When it ended (Unix ms).
+    pub finished_at: Option<u64>,
+    /// How many of the newest lines the page shows (at most
+    /// [`PAGE_LINES`](jobstream_protocol::lines::PAGE_LINES)).
+    pub shown: usize,
+    /// Whether older lines exist before them.
+    pub more: bool,
+    /// The last sequence id of the log at that instant; the live stream
+    /// resumes after it.
     pub last_seq: u64,
+    /// The number of the last line shown (0 for none): live lines count on.
+    pub last_n: u64,
+    /// The shown lines as the list's HTML, made on the server. Never
+    /// serialized: the page carries the rows once, in its HTML, not again
+    /// in its hydration data. Empty in the browser, and when the page is
+    /// reached by client-side navigation the browser fetches the lines.
+    #[serde(skip)]
+    pub rows_html: String,
 }
 
 /// The job page's data: its texts, and the job if it exists and belongs
@@ -62,8 +74,10 @@ pub struct JobData {
 /// The job page's data.
 #[server(endpoint = "job")]
 pub async fn get_job(id: String) -> Result<JobData, ServerFnError> {
+    use crate::job_facts::param_text;
     use crate::ssr::UserError;
-    use jobstream_engine::{Engine, EventKind, JobId};
+    use jobstream_engine::{Engine, JobId};
+    use jobstream_protocol::lines::PAGE_LINES;
 
     let visitor = crate::ssr::visitor().await?;
     let strings = crate::i18n::strings(visitor.locale);
@@ -71,24 +85,25 @@ pub async fn get_job(id: String) -> Result<JobData, ServerFnError> {
         return Ok(JobData { strings, job: None });
     };
     let engine = expect_context::<Engine>();
-    let found = engine
-        .find(visitor.session, id)
-        .await
-        .map_err(|e| UserError::from(e).into_server_error(visitor.locale))?;
-    let Some(job) = found else {
+    let fail = |e| UserError::from(e).into_server_error(visitor.locale);
+    let Some(job) = engine.find(visitor.session, id).await.map_err(fail)? else {
         return Ok(JobData { strings, job: None });
     };
-    let snap = job.log.snapshot();
-    let lines = snap
-        .events
-        .iter()
-        .filter(|e| e.kind == EventKind::Message)
-        .map(|e| Line {
-            seq: e.seq,
-            text: e.text.to_string(),
-        })
-        .collect();
-    let (progress, label) = match snap.progress {
+    let status = job.log.status();
+    // The lines up to that status's last event, no newer: the live stream
+    // resumes after it and would repeat them.
+    let page = engine
+        .lines(&job, Some(status.last_seq + 1), PAGE_LINES)
+        .await
+        .map_err(fail)?;
+    let params = match &job.params {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(name, value)| (name.clone(), param_text(value)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let (progress, label) = match status.progress {
         Some(p) => (Some(p.fraction), p.label),
         None => (None, None),
     };
@@ -97,13 +112,19 @@ pub async fn get_job(id: String) -> Result<JobData, ServerFnError> {
         job: Some(JobView {
             id: job.id.to_string(),
             kind: job.kind.clone(),
-            state: snap.state,
+            state: status.state,
             progress,
             label,
-            error: snap.error,
-            lines,
-            dropped: snap.dropped,
-            last_seq: snap.last_seq,
+            error: status.error,
+            params,
+            created_at: job.created_at,
+            started_at: status.started_at,
+            finished_at: status.finished_at,
+            shown: page.lines.len(),
+            more: page.more,
+            last_seq: status.last_seq,
+            last_n: page.lines.last().map_or(0, |l| l.n),
+            rows_html: crate::log_view::rows_html(&page.lines),
         }),
     })
 }
@@ -138,16 +159,31 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
         progress,
         label,
         error,
-        lines,
-        dropped,
+        params,
+        created_at,
+        started_at,
+        finished_at,
+        shown,
+        more,
         last_seq,
+        last_n,
+        rows_html,
     } = view;
-    let lines = RwSignal::new(lines);
+    let start = LogStart {
+        shown,
+        more,
+        last_seq,
+        last_n,
+    };
+    let log = LogHandle::new(&id, start);
     let state = RwSignal::new(state);
     let progress = RwSignal::new(progress);
     let label = RwSignal::new(label);
     let error = RwSignal::new(error);
-    let lost = RwSignal::new(dropped);
+    let started = RwSignal::new(started_at);
+    let finished = RwSignal::new(finished_at);
+    // Events lost for good (a `gap` on the live stream).
+    let lost = RwSignal::new(0u64);
     // The Fluent key of what is shown while the browser is reconnecting on
     // its own (the page's texts are all at hand in the browser).
     let connection = RwSignal::new(None::<&'static str>);
@@ -156,18 +192,20 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     if !state.get_untracked().is_terminal() {
         let live = Live {
-            lines,
+            log: log.clone(),
             state,
             progress,
             label,
             error,
+            started,
+            finished,
             lost,
             connection,
         };
         follow(&id, last_seq, live);
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (last_seq, connection.set(None));
+    connection.set(None);
 
     let locale = strings.locale;
     let title = format!("{kind} · jobstream");
@@ -198,12 +236,16 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
         <div lang=locale.tag()>
             <Title text=title/>
             <LanguageSwitcher strings=strings.clone()/>
-            <h1>{strings.t("job-heading")} " " <code class="job-id">{id}</code></h1>
+            <h1>{strings.t("job-heading")} " " <code class="job-id">{id.clone()}</code></h1>
             <p class="meta">
                 {strings.t("col-kind")} ": " <strong>{kind}</strong> " · " {strings.t("col-state")} ": "
                 <span role="status" data-state=move || state.get().as_str() class=move || format!("state state-{}", state.get())>{state_text}</span>
                 {move || connection_text().map(|c| view! { <span class="connection">" · " {c}</span> })}
             </p>
+            <div class="job-facts">
+                <JobTimes strings=strings.clone() created_at started finished/>
+                <JobParams strings=strings.clone() params/>
+            </div>
             {move || (progress.get().is_some() || state.get() == JobState::Running).then(|| view! {
                 <div class="progress-row">
                     <div class="progressbar" role="progressbar" aria-label=s.t("job-progress")
@@ -226,34 +268,30 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
             </ActionForm>
             {move || error.get().map(|e| view! { <p class="error">{error_label.clone()} ": " {e}</p> })}
             {move || lost_text().map(|text| view! { <p class="notice">{text}</p> })}
-            // The list's accessible name stays English in every language:
-            // tests and outside checks find the output by it.
-            <ul class="output" aria-label="Job output">
-                <For each=move || lines.get() key=|line| line.seq let:line>
-                    <li>{line.text}</li>
-                </For>
-            </ul>
+            <LogView id strings=strings.clone() log start rows_html/>
             <p><a href="/">{back}</a></p>
         </div>
     }
     .into_any()
 }
 
-/// The signals the live stream feeds.
+/// The signals and the log the live stream feeds.
 #[cfg(feature = "hydrate")]
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Live {
-    lines: RwSignal<Vec<Line>>,
+    log: LogHandle,
     state: RwSignal<JobState>,
     progress: RwSignal<Option<f64>>,
     label: RwSignal<Option<String>>,
     error: RwSignal<Option<String>>,
+    started: RwSignal<Option<u64>>,
+    finished: RwSignal<Option<u64>>,
     lost: RwSignal<u64>,
     connection: RwSignal<Option<&'static str>>,
 }
 
-/// Opens the live stream and feeds it into the page's signals; closes it
-/// when the page goes away.
+/// Opens the live stream and feeds it into the page's signals and log;
+/// closes it when the page goes away.
 #[cfg(feature = "hydrate")]
 fn follow(id: &str, last_seq: u64, live: Live) {
     use crate::live::{LiveEvent, LiveStream};
@@ -266,21 +304,27 @@ fn follow(id: &str, last_seq: u64, live: Live) {
         routes::job_events(id),
         routes::LAST_EVENT_ID_PARAM
     );
-    let mut seen = last_seq;
+    // The stream carries no times: the browser's clock stands in for the
+    // server's when the job starts or ends while the page is open.
+    let now = || Some(web_sys::js_sys::Date::now() as u64);
+    let connection = live.connection;
     let on_event = move |event: LiveEvent| match event {
         LiveEvent::Message { seq, text } => {
             live.connection.set(None);
-            // The server sends each event once; this guards the list's keys
-            // against anything replayed twice all the same.
-            if seq > seen {
-                seen = seq;
-                live.lines.update(|l| l.push(Line { seq, text }));
+            live.log.push(seq, text);
+        }
+        LiveEvent::State(s) => {
+            live.state.set(s);
+            if s == JobState::Running && live.started.get_untracked().is_none() {
+                live.started.set(now());
             }
         }
-        LiveEvent::State(s) => live.state.set(s),
         LiveEvent::End(end) => {
             live.state.set(end.state);
             live.error.set(end.error);
+            if live.finished.get_untracked().is_none() {
+                live.finished.set(now());
+            }
         }
         LiveEvent::Gap(gap) => live.lost.update(|l| *l += gap.lost),
         LiveEvent::Progress(p) => {
@@ -296,6 +340,6 @@ fn follow(id: &str, last_seq: u64, live: Live) {
             let stream = send_wrapper::SendWrapper::new(stream);
             on_cleanup(move || drop(stream));
         }
-        Err(()) => live.connection.set(Some("live-unavailable")),
+        Err(()) => connection.set(Some("live-unavailable")),
     }
 }

@@ -13,8 +13,12 @@
 //! * [`settings`]: the display name and the language, kept in cookies.
 //! * [`jobs`]: the session's job list, live through one `EventSource`.
 //! * [`i18n`]: English, German and French (Fluent on the server).
-//! * [`job_page`]: `/jobs/{id}`: the job's state and output, server-rendered
-//!   from a snapshot of its log, then kept live by an `EventSource`.
+//! * [`job_page`]: `/jobs/{id}`: the job's state, facts ([`job_facts`]:
+//!   times, params) and output, server-rendered from its log's status and
+//!   newest lines, then kept live by an `EventSource`.
+//! * [`log_view`]: the output as a log view (numbered, coloured rows; load
+//!   earlier, follow, download); `log_window` (browser only) keeps its rows
+//!   in the DOM, bounded, appending live lines once per animation frame.
 //! * `live` (browser only): the `EventSource` wrapper the job page uses.
 //! * [`ssr`] (server only): what server functions reach: the engine, the
 //!   visitor (session cookie, display name, locale) and [`ssr::UserError`].
@@ -35,10 +39,14 @@ use crate::i18n::Strings;
 
 pub mod home;
 pub mod i18n;
+pub mod job_facts;
 pub mod job_page;
 pub mod jobs;
 #[cfg(feature = "hydrate")]
 mod live;
+pub mod log_view;
+#[cfg(feature = "hydrate")]
+mod log_window;
 pub mod settings;
 #[cfg(feature = "ssr")]
 pub mod ssr;
