@@ -32,6 +32,7 @@ use leptos::prelude::{provide_context, LeptosOptions};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -120,6 +121,8 @@ pub fn router(state: AppState) -> Router {
         .route(routes::JOBS, post(api::create_job).get(api::list_jobs))
         .route(routes::JOB_EVENTS, get(api::events))
         .route(routes::JOB_CANCEL, post(api::cancel_job))
+        .route(routes::JOB_LINES, get(api::lines))
+        .route(routes::JOB_OUTPUT, get(api::output))
         .route(routes::SESSION_EVENTS, get(api::session_events))
         .leptos_routes_with_context(
             &state,
@@ -140,8 +143,21 @@ pub fn router(state: AppState) -> Router {
         // gzip and brotli (the crate features enabled); its default
         // predicate skips `text/event-stream`, small bodies and images,
         // and it never touches a response that has a Content-Encoding.
-        .layer(CompressionLayer::new())
+        // Nor one that says `X-Accel-Buffering: no` (a followed output):
+        // a compressor holds bytes back until its buffer fills.
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(unbuffered)))
         .with_state(state)
+}
+
+/// The compression predicate's part that leaves alone responses that must
+/// reach the client as they are written.
+fn unbuffered(
+    _: axum::http::StatusCode,
+    _: axum::http::Version,
+    headers: &axum::http::HeaderMap,
+    _: &axum::http::Extensions,
+) -> bool {
+    headers.get("x-accel-buffering").is_none_or(|v| v != "no")
 }
 
 /// Serves until `signal` completes, then shuts down: streams end with a

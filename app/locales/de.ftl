@@ -10,6 +10,9 @@ kind-demo = Demo: nummerierte Schritte
 kind-echo = Echo: sagt Ihre Nachrichten
 kind-primes = Primzahlen: zählt Primzahlen bis zu einer Grenze
 kind-fail = Fehler: scheitert bei einem gewählten Schritt
+kind-log = Protokoll: ein langes Build-Protokoll, manche Zeilen farbig
+field-lines = Zeilen
+field-rate = Zeilen pro Sekunde (0: so schnell wie möglich)
 field-steps = Schritte
 field-interval_ms = Pause zwischen Schritten (ms)
 field-limit = Grenze
@@ -83,6 +86,7 @@ primes-found = { $count ->
 fail-step = Schritt { $step } von { $at }: bisher alles gut.
 fail-default = Absichtlich bei Schritt { $step } gescheitert.
 stopped = Bei Schritt { $step } angehalten.
+log-line = Zeile { $n } von { $total }
 
 error-bad-request = { $detail }
 error-unknown-kind = Unbekannte Job-Art { $kind }; bekannte Arten: { $known }

@@ -11,6 +11,9 @@ kind-demo = Demo: numbered steps
 kind-echo = Echo: says your messages
 kind-primes = Primes: counts primes up to a limit
 kind-fail = Fail: fails at a chosen step
+kind-log = Log: a long build log, some lines in colour
+field-lines = Lines
+field-rate = Lines per second (0: as fast as possible)
 field-steps = Steps
 field-interval_ms = Pause between steps (ms)
 field-limit = Limit
@@ -86,6 +89,7 @@ primes-found = { $count ->
 fail-step = Step { $step } of { $at }: all good so far.
 fail-default = Failed on purpose at step { $step }.
 stopped = Stopped at step { $step }.
+log-line = line { $n } of { $total }
 
 # Errors, for the pages and the JSON API alike (see app/src/ssr/error.rs).
 # The English texts are the API's: scripts may match on them, keep them as they are.

@@ -10,6 +10,9 @@ kind-demo = Démo : étapes numérotées
 kind-echo = Écho : répète vos messages
 kind-primes = Nombres premiers : les compte jusqu’à une limite
 kind-fail = Échec : échoue à l’étape choisie
+kind-log = Journal : un long journal de compilation, certaines lignes en couleur
+field-lines = Lignes
+field-rate = Lignes par seconde (0 : au plus vite)
 field-steps = Étapes
 field-interval_ms = Pause entre les étapes (ms)
 field-limit = Limite
@@ -83,6 +86,7 @@ primes-found = { $count ->
 fail-step = Étape { $step } sur { $at } : tout va bien jusqu’ici.
 fail-default = Échec volontaire à l’étape { $step }.
 stopped = Arrêté à l’étape { $step }.
+log-line = ligne { $n } sur { $total }
 
 error-bad-request = { $detail }
 error-unknown-kind = Type de tâche inconnu { $kind } ; types connus : { $known }

@@ -4,6 +4,8 @@
 //!
 //! * [`jobs`]: `POST /api/jobs` (start), `GET /api/jobs` (list),
 //!   `POST /api/jobs/{id}/cancel`.
+//! * [`output`]: `GET /api/jobs/{id}/lines` (a page of numbered lines) and
+//!   `GET /api/jobs/{id}/output` (the whole output as text, or followed).
 //! * [`stream`]: `GET /api/jobs/{id}/events` (a job's stream, with resume)
 //!   and `GET /api/events` (the session's job-list feed).
 //! * [`timers`]: keep-alive, lifetime and shutdown of a stream.
@@ -11,10 +13,12 @@
 use crate::error::ApiError;
 
 pub mod jobs;
+pub mod output;
 pub mod stream;
 pub mod timers;
 
 pub use jobs::{cancel_job, create_job, list_jobs, CreateJob, Created, ListQuery, MAX_LIST};
+pub use output::{lines, output};
 pub use stream::{events, session_events};
 
 /// Any other path under `/api`.

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::BytesMut;
 use futures_util::stream;
-use jobstream_engine::{sse, Engine, JobId, SessionId, Subscription};
+use jobstream_engine::{sse, Engine, JobId, Reader, SessionId};
 use jobstream_protocol::{event, routes};
 use tokio::sync::watch;
 
@@ -90,7 +90,7 @@ pub async fn events(
     let ends = StreamEnds::new(&state, &visitor)?;
     let stream = JobStream {
         timers: Timers::new(&ends),
-        sub: job.log.subscribe(after),
+        reader: state.engine.reader(&job, after),
         over: false,
         _ends: ends,
     };
@@ -117,7 +117,7 @@ pub async fn session_events(
 }
 
 /// A response carrying an SSE body, with the headers proxies need.
-fn sse_response(body: Body) -> Response {
+pub(super) fn sse_response(body: Body) -> Response {
     (
         [
             (
@@ -136,13 +136,13 @@ fn sse_response(body: Body) -> Response {
 }
 
 /// A stream that produces one write at a time until it ends.
-trait Chunks: Send + 'static {
+pub(super) trait Chunks: Send + 'static {
     /// The next write, or `None` when the stream is over.
     fn next_chunk(&mut self) -> impl std::future::Future<Output = Option<Bytes>> + Send;
 }
 
 /// A response body over `chunks`: a chunk per write, until it ends.
-fn into_body<C: Chunks>(
+pub(super) fn into_body<C: Chunks>(
     chunks: C,
 ) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     stream::unfold(chunks, |mut chunks| async move {
@@ -153,8 +153,9 @@ fn into_body<C: Chunks>(
 
 /// One reader of a job's log, as an HTTP body.
 struct JobStream {
-    /// The reader's cursor in the job's log.
-    sub: Subscription,
+    /// The reader's cursor in the job's log (which reads the store for
+    /// what memory no longer holds).
+    reader: Reader,
     timers: Timers,
     /// Set once the final `retry:` hint is written: the stream then ends.
     over: bool,
@@ -177,7 +178,7 @@ impl Chunks for JobStream {
                 self.over = !go_on;
                 return Some(bytes);
             }
-            batch = self.sub.next() => {
+            batch = self.reader.next() => {
                 let batch = batch?;
                 let mut frames = batch.frames();
                 let first = frames.next()?;

@@ -11,6 +11,7 @@
 //! * [`echo`]: says the given messages; for scripts, tests, benchmarks.
 //! * [`primes`]: counts primes with a segmented sieve on the blocking pool.
 //! * [`fail`]: fails at a given step; shows how failures look.
+//! * [`log`]: a build log of many numbered lines, some in colour.
 //! * [`bench`]: for the load generator (`bench/`).
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub mod bench;
 pub mod demo;
 pub mod echo;
 pub mod fail;
+pub mod log;
 pub mod primes;
 
 /// The registry with every kind above.
@@ -31,6 +33,7 @@ pub fn registry() -> Registry {
         .register("echo", echo::run)
         .register("primes", primes::run)
         .register("fail", fail::run)
+        .register("log", log::run)
         .register("bench", bench::run);
     r
 }
@@ -88,7 +91,7 @@ mod tests {
             .filter(|s| s.in_form)
             .map(|s| s.name.as_str())
             .collect();
-        assert_eq!(in_form, ["demo", "echo", "fail", "primes"]);
+        assert_eq!(in_form, ["demo", "echo", "fail", "log", "primes"]);
         for schema in r.schemas() {
             assert!(!schema.fields.is_empty(), "{}", schema.name);
         }

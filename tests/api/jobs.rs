@@ -191,7 +191,7 @@ async fn the_page_shows_the_output_so_far_as_text() {
         ),
         "{html}"
     );
-    assert!(html.contains(r#"<ul aria-label="Job output" class="output"><li>&lt;img src=x onerror=alert(1)&gt;</li><li>&lt;/script&gt;</li>"#), "{html}");
+    assert!(html.contains(r#"aria-label="Job output" tabindex="0" class="output"><li data-seq="2" data-n="1">&lt;img src=x onerror=alert(1)&gt;</li><li data-seq="3" data-n="2">&lt;/script&gt;</li></ul>"#), "{html}");
     assert!(!html.contains("<img src=x"));
     app.shutdown().await;
 }
@@ -276,7 +276,7 @@ async fn a_full_queue_answers_503_and_loses_nothing() {
 async fn bad_requests_get_clear_errors() {
     let app = spawn_app(Config::default()).await;
     let cases = [
-        (json!({"kind": "nope"}), "unknown job kind \"nope\"; known kinds: bench, demo, echo, fail, primes"),
+        (json!({"kind": "nope"}), "unknown job kind \"nope\"; known kinds: bench, demo, echo, fail, log, primes"),
         (json!({"kind": "demo", "params": {"steps": 0}}), "invalid params for \"demo\": steps: must be between 1 and 1000, got 0"),
         (json!({"kind": "demo", "params": {"interval_ms": "soon"}}), "invalid params for \"demo\": interval_ms: invalid type: string \"soon\", expected u64"),
         (json!({"kind": "echo", "params": {"messages": [""]}}), "invalid params for \"echo\": messages[0]: must not be empty (an SSE event cannot carry empty data)"),

@@ -5,5 +5,6 @@ mod helpers;
 mod jobs;
 mod list;
 mod nginx;
+mod output;
 mod page;
 mod streams;

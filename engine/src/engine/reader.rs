@@ -66,7 +66,7 @@ impl Reader {
                 Read::Ready(Poll::Done) => return None,
                 Read::Ready(Poll::Pending) => self.sub.changed().await,
                 Read::Behind { first, through } => {
-                    if let Some(batch) = self.from_store(first, through).await {
+                    if let Some(batch) = self.read_store(first, through).await {
                         return Some(batch);
                     }
                 }
@@ -76,7 +76,7 @@ impl Reader {
 
     /// One page of the events between the cursor and `first` (where memory
     /// continues), or `None` when the caller should read again.
-    async fn from_store(&mut self, first: u64, through: u64) -> Option<Batch> {
+    async fn read_store(&mut self, first: u64, through: u64) -> Option<Batch> {
         let cursor = self.sub.cursor();
         let page = self
             .engine
