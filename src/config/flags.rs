@@ -53,8 +53,8 @@ pub(super) struct Flags {
           value_parser = whole::<1, 1_000_000>)]
     queue: u64,
 
-    /// Events kept per job; older ones are dropped and readers who needed
-    /// them get `gap` (16 to 10000000)
+    /// Events kept in memory per job; readers who need older ones read them
+    /// from the store (16 to 10000000)
     #[arg(long, env = "JOBSTREAM_LOG_EVENTS", value_name = "N",
           default_value_t = Config::default().engine.log_limits.max_events as u64,
           value_parser = whole::<16, 10_000_000>)]
