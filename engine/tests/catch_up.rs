@@ -26,6 +26,8 @@ type Hook = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
 struct HookStore {
     inner: SqliteStore,
     hook: Mutex<Option<(Hook, bool)>>,
+    /// Bytes of text the last `events` call (a load) returned.
+    loaded: std::sync::atomic::AtomicUsize,
 }
 
 impl HookStore {
@@ -42,8 +44,17 @@ impl Store for HookStore {
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
         self.inner.job(id).await
     }
-    async fn events(&self, id: JobId, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        self.inner.events(id, limit).await
+    async fn events(
+        &self,
+        id: JobId,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let events = self.inner.events(id, limit, max_bytes).await?;
+        let bytes = events.iter().map(|e| e.text.len()).sum();
+        self.loaded
+            .store(bytes, std::sync::atomic::Ordering::SeqCst);
+        Ok(events)
     }
     async fn events_after(
         &self,
@@ -124,14 +135,20 @@ async fn setup(config: EngineConfig) -> Setup {
     let store = Arc::new(HookStore {
         inner: SqliteStore::open(&url).await.unwrap(),
         hook: Mutex::new(None),
+        loaded: Default::default(),
     });
     let gate = Arc::new(Semaphore::new(0));
-    let config = EngineConfig {
-        log_limits: LogLimits {
-            max_events: WINDOW,
-            ..LogLimits::default()
-        },
-        ..config
+    // The window of 100 events, unless the test sets its own bounds.
+    let config = if config.log_limits == LogLimits::default() {
+        EngineConfig {
+            log_limits: LogLimits {
+                max_events: WINDOW,
+                ..LogLimits::default()
+            },
+            ..config
+        }
+    } else {
+        config
     };
     let engine = Engine::open(
         config,
@@ -379,4 +396,38 @@ async fn lines_page_back_to_line_one_across_memory_and_store() {
     assert!(none.lines.is_empty() && !none.more);
     s.gate.add_permits(1);
     run.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_job_loaded_back_holds_its_byte_bound_and_is_still_read_whole() {
+    const MAX_BYTES: usize = 64 * 1024;
+    let s = setup(EngineConfig {
+        retained_jobs: 0,
+        log_limits: LogLimits {
+            max_events: 10_000,
+            max_bytes: MAX_BYTES,
+            ..LogLimits::default()
+        },
+        ..EngineConfig::default()
+    })
+    .await;
+    let (job, run) = running(&s).await;
+    let big = "z".repeat(10_000);
+    for _ in 0..300 {
+        job.log.append_message(&big).await.unwrap();
+    }
+    s.gate.add_permits(1);
+    run.await.unwrap();
+    let id = job.id;
+    drop(job);
+    let loaded = s.engine.find(s.owner, id).await.unwrap().unwrap();
+    // Read newest first within the bound, not 300 rows of 10 KB.
+    let read = s.store.loaded.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        read <= MAX_BYTES + big.len(),
+        "{read} bytes read to load it"
+    );
+    let batches = read_all(s.engine.reader(&loaded, 0)).await;
+    assert!(batches.iter().all(|b| b.gap.is_none()));
+    assert_eq!(messages(&batches).len(), 300);
 }

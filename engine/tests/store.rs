@@ -98,15 +98,21 @@ async fn jobs_and_events_round_trip_in_order_across_reopen() {
     assert_eq!(back.progress_label.as_deref(), Some("halfway"));
     assert_eq!(back.last_seq, 601);
 
-    let all = store.events(job.id, 10_000).await.unwrap();
+    let all = store.events(job.id, 10_000, usize::MAX).await.unwrap();
     assert_eq!(all.len(), 601);
     assert!(all.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
     assert_eq!(all[0].text, "line 1\nzwei: ä");
     assert_eq!(all[600].kind, EventKind::End);
     // The last N, still oldest first.
-    let tail = store.events(job.id, 3).await.unwrap();
+    let tail = store.events(job.id, 3, usize::MAX).await.unwrap();
     let seqs: Vec<_> = tail.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [599, 600, 601]);
+    // Within a byte budget, read newest first: "line 600\nzwei: ä" is 17
+    // bytes, so 40 bytes stop after the third newest.
+    let within = store.events(job.id, 100, 40).await.unwrap();
+    let seqs: Vec<_> = within.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [599, 600, 601]);
+    assert_eq!(store.events(job.id, 100, 1).await.unwrap().len(), 1);
     assert!(store.job(JobId::random()).await.unwrap().is_none());
 }
 
@@ -171,7 +177,11 @@ async fn retention_deletes_old_finished_jobs_with_their_events_only() {
     let purged = store.purge_finished_before(5_000, 100).await.unwrap();
     assert_eq!(purged, [old.id]);
     assert!(store.job(old.id).await.unwrap().is_none());
-    assert!(store.events(old.id, 10).await.unwrap().is_empty());
+    assert!(store
+        .events(old.id, 10, usize::MAX)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store.job(recent.id).await.unwrap().is_some());
     assert!(store.job(running.id).await.unwrap().is_some());
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
@@ -338,8 +348,9 @@ impl Store for SlowStore {
         &self,
         id: JobId,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<jobstream_engine::store::StoredEvent>, jobstream_engine::StoreError> {
-        self.inner.events(id, limit).await
+        self.inner.events(id, limit, max_bytes).await
     }
     async fn events_after(
         &self,

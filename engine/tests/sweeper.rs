@@ -65,7 +65,7 @@ impl Store for MemoryStore {
         Ok(self.jobs().get(&id).cloned())
     }
 
-    async fn events(&self, _: JobId, _: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn events(&self, _: JobId, _: usize, _: usize) -> Result<Vec<StoredEvent>, StoreError> {
         Ok(Vec::new())
     }
 

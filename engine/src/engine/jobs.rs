@@ -187,7 +187,13 @@ impl Engine {
         cancel: CancellationToken,
     ) -> Result<Arc<Job>, StoreError> {
         let limits = self.inner.config.log_limits;
-        let events = self.inner.store.events(rec.id, limits.max_events).await?;
+        // Within the log's bounds while reading: readers read the store
+        // for anything older.
+        let events = self
+            .inner
+            .store
+            .events(rec.id, limits.max_events, limits.max_bytes)
+            .await?;
         let log = EventLog::restore(limits, rec, events, links, next_seq);
         Ok(Job::new(
             rec.id,

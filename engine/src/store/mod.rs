@@ -134,8 +134,15 @@ pub trait Store: Send + Sync + 'static {
     /// The job `id`, whoever owns it.
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError>;
 
-    /// The last `limit` events of job `id`, oldest first.
-    async fn events(&self, id: JobId, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The last events of job `id`, oldest first: at most `limit`, and no
+    /// more once their texts reach `max_bytes` (at least one is returned if
+    /// any exists), read newest first so the bound holds while reading.
+    async fn events(
+        &self,
+        id: JobId,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// Events of job `id` with ids after `after` and before `before`,
     /// oldest first: at most `limit`, and no more once their texts reach

@@ -122,6 +122,28 @@ fn stored_event(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StoreError
     })
 }
 
+/// Events from `rows` until their texts reach `max_bytes` (at least one).
+/// Rows are read one by one, so a page of large messages stops at the
+/// budget instead of being held whole.
+async fn read_within<'r>(
+    mut rows: impl futures_util::Stream<Item = Result<sqlx::sqlite::SqliteRow, sqlx::Error>>
+        + Unpin
+        + 'r,
+    max_bytes: usize,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut events = Vec::new();
+    let mut bytes = 0;
+    while bytes < max_bytes {
+        let Some(row) = rows.try_next().await? else {
+            break;
+        };
+        let event = stored_event(&row)?;
+        bytes += event.text.len();
+        events.push(event);
+    }
+    Ok(events)
+}
+
 fn parse<T: FromStr>(what: &str, text: &str) -> Result<T, StoreError> {
     text.parse()
         .map_err(|_| StoreError(format!("invalid {what} {text:?} in the database")))
@@ -253,16 +275,23 @@ impl Store for SqliteStore {
         row.as_ref().map(record).transpose()
     }
 
-    async fn events(&self, id: JobId, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn events(
+        &self,
+        id: JobId,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let job = id.to_string();
         let rows = sqlx::query(
-            "SELECT seq, kind, text, line FROM (SELECT seq, kind, text, line FROM events \
-             WHERE job_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+            "SELECT seq, kind, text, line FROM events \
+             WHERE job_id = ? ORDER BY seq DESC LIMIT ?",
         )
-        .bind(id.to_string())
+        .bind(&job)
         .bind(db_count(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_event).collect()
+        .fetch(&self.pool);
+        let mut events = read_within(rows, max_bytes).await?;
+        events.reverse();
+        Ok(events)
     }
 
     async fn events_after(
@@ -274,7 +303,7 @@ impl Store for SqliteStore {
         max_bytes: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let job = id.to_string();
-        let mut rows = sqlx::query(
+        let rows = sqlx::query(
             "SELECT seq, kind, text, line FROM events \
              WHERE job_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?",
         )
@@ -283,19 +312,7 @@ impl Store for SqliteStore {
         .bind(db_ms(before))
         .bind(db_count(limit))
         .fetch(&self.pool);
-        // Rows are read one by one, so a page of large messages stops at
-        // the byte budget instead of being held whole.
-        let mut events = Vec::new();
-        let mut bytes = 0;
-        while bytes < max_bytes {
-            let Some(row) = rows.try_next().await? else {
-                break;
-            };
-            let event = stored_event(&row)?;
-            bytes += event.text.len();
-            events.push(event);
-        }
-        Ok(events)
+        read_within(rows, max_bytes).await
     }
 
     async fn lines_before(
