@@ -71,7 +71,12 @@ impl AppState {
     /// with the server's job kinds.
     pub async fn new(leptos_options: LeptosOptions, config: Config) -> Result<Self, StoreError> {
         let store = Arc::new(SqliteStore::open(&config.database_url).await?);
-        let engine = Engine::start(config.engine.clone(), jobs::registry(), store).await?;
+        let engine = Engine::start(
+            config.engine.clone(),
+            jobs::registry(config.bench_jobs),
+            store,
+        )
+        .await?;
         Ok(AppState {
             leptos_options,
             engine,

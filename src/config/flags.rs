@@ -131,6 +131,13 @@ pub(super) struct Flags {
           default_value_t = Config::default().cookie_secure, value_parser = switch,
           action = clap::ArgAction::Set)]
     cookie_secure: bool,
+
+    /// Offer the `bench` job kind (for the load generator, scripts/bench):
+    /// it can write gigabytes, so it is off unless asked for
+    #[arg(long, env = "JOBSTREAM_BENCH", value_name = "BOOL",
+          default_value_t = Config::default().bench_jobs, value_parser = switch,
+          action = clap::ArgAction::Set)]
+    bench: bool,
 }
 
 /// A whole number from `MIN` to `MAX`; spaces around it are allowed
@@ -194,6 +201,7 @@ impl Flags {
             lean_streams: self.lean_streams,
             trusted_proxies: self.trusted_proxies.unwrap_or_default(),
             cookie_secure: self.cookie_secure,
+            bench_jobs: self.bench,
         })
     }
 }

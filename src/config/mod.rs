@@ -57,6 +57,8 @@ pub struct Config {
     /// Cookies always get `Secure`, whoever asks (the site is only ever
     /// reached over HTTPS).
     pub cookie_secure: bool,
+    /// The `bench` job kind is offered (`JOBSTREAM_BENCH=1`).
+    pub bench_jobs: bool,
 }
 
 impl Default for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
             lean_streams: true,
             trusted_proxies: TrustedProxies::default(),
             cookie_secure: false,
+            bench_jobs: false,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use jobstream_engine::LogLimits;
 
 /// Every variable with a value its range accepts, none a default.
-const ALL: [(&str, &str); 16] = [
+const ALL: [(&str, &str); 17] = [
     ("JOBSTREAM_DATABASE_URL", "sqlite::memory:"),
     ("JOBSTREAM_RETENTION_SECS", "60"),
     ("JOBSTREAM_WORKERS", "8"),
@@ -24,6 +24,7 @@ const ALL: [(&str, &str); 16] = [
     ("JOBSTREAM_LEAN_STREAMS", "0"),
     ("JOBSTREAM_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"),
     ("JOBSTREAM_COOKIE_SECURE", "1"),
+    ("JOBSTREAM_BENCH", "1"),
 ];
 
 fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -72,6 +73,7 @@ fn defaults() {
     assert!(c.lean_streams);
     assert!(c.trusted_proxies.is_empty());
     assert!(!c.cookie_secure);
+    assert!(!c.bench_jobs);
 }
 
 #[test]
@@ -105,6 +107,7 @@ fn reads_every_variable() {
         TrustedProxies::parse("127.0.0.1,10.0.0.0/8").unwrap()
     );
     assert!(c.cookie_secure);
+    assert!(c.bench_jobs);
 }
 
 #[test]
@@ -164,6 +167,8 @@ fn new_settings_name_their_variable() {
     let c = args(&["--trusted-proxies", "::1", "--cookie-secure=on"], &[]).unwrap();
     assert!(c.trusted_proxies.contains("::1".parse().unwrap()));
     assert!(c.cookie_secure);
+    assert!(!c.bench_jobs);
+    assert!(args(&["--bench=1"], &[]).unwrap().bench_jobs);
 }
 
 #[test]

@@ -53,7 +53,7 @@ mod tests {
 
     #[test]
     fn demo_params_are_checked() {
-        assert!(registry().plan("demo", &json!({})).is_ok());
+        assert!(registry(true).plan("demo", &json!({})).is_ok());
         assert!(plan_err("demo", json!({"steps": 0}))
             .ends_with("steps: must be between 1 and 1000, got 0"));
         assert!(plan_err("demo", json!({"steps": 1001})).contains("got 1001"));

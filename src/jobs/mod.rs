@@ -26,15 +26,18 @@ pub mod fail;
 pub mod log;
 pub mod primes;
 
-/// The registry with every kind above.
-pub fn registry() -> Registry {
+/// The registry with every kind above; `bench` only when `bench` is set
+/// (`JOBSTREAM_BENCH=1`): it can write gigabytes.
+pub fn registry(bench: bool) -> Registry {
     let mut r = Registry::new();
     r.register("demo", demo::run)
         .register("echo", echo::run)
         .register("primes", primes::run)
         .register("fail", fail::run)
-        .register("log", log::run)
-        .register("bench", bench::run);
+        .register("log", log::run);
+    if bench {
+        r.register("bench", bench::run);
+    }
     r
 }
 
@@ -72,7 +75,7 @@ fn stop_requested(ctx: &JobContext, step: u32) -> Result<(), JobError> {
 /// What planning `params` for `kind` says is wrong ("" if nothing).
 #[cfg(test)]
 fn plan_err(kind: &str, params: serde_json::Value) -> String {
-    registry()
+    registry(true)
         .plan(kind, &params)
         .err()
         .map(|e| e.to_string())
@@ -85,7 +88,7 @@ mod tests {
 
     #[test]
     fn every_kind_has_a_schema_and_only_bench_stays_out_of_the_form() {
-        let r = registry();
+        let r = registry(true);
         let in_form: Vec<_> = r
             .schemas()
             .filter(|s| s.in_form)
@@ -95,5 +98,14 @@ mod tests {
         for schema in r.schemas() {
             assert!(!schema.fields.is_empty(), "{}", schema.name);
         }
+    }
+
+    #[test]
+    fn bench_is_offered_only_when_asked_for() {
+        assert!(registry(true).schema("bench").is_some());
+        assert!(registry(false).schema("bench").is_none());
+        assert!(registry(false)
+            .plan("bench", &serde_json::json!({"events": 1}))
+            .is_err());
     }
 }

@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn primes_params_are_checked() {
-        assert!(registry().plan("primes", &json!({})).is_ok());
+        assert!(registry(true).plan("primes", &json!({})).is_ok());
         assert!(plan_err("primes", json!({"limit": 1_000_000_001u64}))
             .ends_with("limit: must be between 2 and 1000000000, got 1000000001"));
     }

@@ -276,7 +276,7 @@ async fn a_full_queue_answers_503_and_loses_nothing() {
 async fn bad_requests_get_clear_errors() {
     let app = spawn_app(Config::default()).await;
     let cases = [
-        (json!({"kind": "nope"}), "unknown job kind \"nope\"; known kinds: bench, demo, echo, fail, log, primes"),
+        (json!({"kind": "nope"}), "unknown job kind \"nope\"; known kinds: demo, echo, fail, log, primes"),
         (json!({"kind": "demo", "params": {"steps": 0}}), "invalid params for \"demo\": steps: must be between 1 and 1000, got 0"),
         (json!({"kind": "demo", "params": {"interval_ms": "soon"}}), "invalid params for \"demo\": interval_ms: invalid type: string \"soon\", expected u64"),
         (json!({"kind": "echo", "params": {"messages": [""]}}), "invalid params for \"echo\": messages[0]: must not be empty (an SSE event cannot carry empty data)"),
