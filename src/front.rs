@@ -22,6 +22,12 @@
 //! `JOBSTREAM_LEAN_STREAMS=0` turns the lean path off: every connection
 //! then goes to hyper as it is.
 //!
+//! On both paths a write that makes no progress for the write timeout
+//! fails and ends the connection ([`crate::deadline`]), a request head
+//! must arrive within the head timeout (hyper's timer also closes a
+//! kept-alive connection idle that long), and a connection still waiting
+//! for its first head closes on shutdown.
+//!
 //! On both paths every request carries the connection's peer address as
 //! axum's `ConnectInfo<SocketAddr>` extension: the session middleware
 //! believes `X-Forwarded-Proto` only from `JOBSTREAM_TRUSTED_PROXIES`.
@@ -42,26 +48,58 @@ use hyper_util::service::TowerToHyperService;
 use jobstream_protocol::routes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 use tower::{Layer, ServiceExt};
+
+use crate::deadline::WriteDeadline;
 
 /// Longest request head read here; a longer one goes to hyper.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Time a client has to send its first request head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most bytes hyper buffers for one connection's reads: a request head
+/// longer than this is answered 431 (hyper's own default is ~400 KiB).
+const MAX_HYPER_BUFFER: usize = 64 * 1024;
+
+/// How connections are served: the settings from the config, and the
+/// server's shutdown.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Event streams take the lean path.
+    pub lean: bool,
+    /// Time for a request head, and for an idle kept-alive connection.
+    pub head_timeout: Duration,
+    /// A write making no progress this long ends the connection.
+    pub write_timeout: Duration,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+}
+
+impl Options {
+    /// hyper's HTTP/1 server, with a timer for the head timeout.
+    fn http1(&self) -> hyper::server::conn::http1::Builder {
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(self.head_timeout)
+            .max_buf_size(MAX_HYPER_BUFFER);
+        builder
+    }
+}
 
 /// Serves one accepted connection; event streams take the lean path when
-/// `lean` is set.
-pub async fn connection(stream: TcpStream, router: Router, watcher: Watcher, lean: bool) {
+/// `options.lean` is set.
+pub async fn connection(stream: TcpStream, router: Router, watcher: Watcher, options: Options) {
     let _ = stream.set_nodelay(true);
     // Gone already (or not a TCP peer at all): nothing to serve.
     let Ok(peer) = stream.peer_addr() else { return };
     // Adds the extension to each request; the router itself is not rebuilt.
     let hyper_service =
         || TowerToHyperService::new(Extension(ConnectInfo(peer)).layer(router.clone()));
-    if !lean {
-        let conn = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), hyper_service());
+    if !options.lean {
+        let io = WriteDeadline::new(stream, options.write_timeout);
+        let conn = options
+            .http1()
+            .serve_connection(TokioIo::new(io), hyper_service());
         if let Err(e) = watcher.watch(conn).await {
             tracing::debug!("connection: {e}");
         }
@@ -69,10 +107,15 @@ pub async fn connection(stream: TcpStream, router: Router, watcher: Watcher, lea
     }
     let mut stream = stream;
     let mut head = Vec::with_capacity(1024);
-    let lean = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut head)).await {
-        Err(_) | Ok(Err(_)) => return, // silent or gone before a request
-        Ok(Ok(request)) => request,
+    let read = tokio::time::timeout(options.head_timeout, read_head(&mut stream, &mut head));
+    let lean = tokio::select! {
+        read = read => match read {
+            Err(_) | Ok(Err(_)) => return, // silent or gone before a request
+            Ok(Ok(request)) => request,
+        },
+        () = options.shutdown.cancelled() => return,
     };
+    let stream = WriteDeadline::new(stream, options.write_timeout);
     match lean {
         Some(mut request) => {
             drop(head);
@@ -85,8 +128,7 @@ pub async fn connection(stream: TcpStream, router: Router, watcher: Watcher, lea
                 at: 0,
                 stream,
             });
-            let conn =
-                hyper::server::conn::http1::Builder::new().serve_connection(io, hyper_service());
+            let conn = options.http1().serve_connection(io, hyper_service());
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!("connection: {e}");
             }
@@ -95,21 +137,39 @@ pub async fn connection(stream: TcpStream, router: Router, watcher: Watcher, lea
 }
 
 /// Reads until the first request head is complete (or is not ours to
-/// serve). `Some` with the request when it takes the lean path.
+/// serve). `Some` with the request when it takes the lean path. The head
+/// is parsed once it is complete, not after every read, so a head sent a
+/// byte at a time costs linear time.
 async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<Request<Body>>> {
     loop {
+        let scanned = buf.len();
         if stream.read_buf(buf).await? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
+        if !ends_head(buf, scanned) {
+            if buf.len() < MAX_HEAD {
+                continue;
+            }
+            return Ok(None); // too long: hyper answers it
+        }
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut req = httparse::Request::new(&mut headers);
-        match req.parse(buf) {
-            Ok(httparse::Status::Complete(_)) => return Ok(lean_request(&req)),
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
-            // Too long, too many headers, or malformed: hyper answers it.
-            _ => return Ok(None),
-        }
+        return match req.parse(buf) {
+            Ok(httparse::Status::Complete(_)) => Ok(lean_request(&req)),
+            // Too many headers, or malformed: hyper answers it.
+            _ => Ok(None),
+        };
     }
+}
+
+/// Whether `buf` holds the blank line that ends a request head, looking
+/// only at what came after `scanned` (and the two bytes before it, where
+/// the line end may have started).
+fn ends_head(buf: &[u8], scanned: usize) -> bool {
+    let from = scanned.saturating_sub(2);
+    buf[from..].iter().enumerate().any(|(i, b)| {
+        *b == b'\n' && matches!(&buf[from + i + 1..], [b'\n', ..] | [b'\r', b'\n', ..])
+    })
 }
 
 /// The request, if it is a plain GET of an event stream.
@@ -142,7 +202,11 @@ fn lean_request(req: &httparse::Request<'_, '_>) -> Option<Request<Body>> {
 }
 
 /// Runs `request` through the router and writes the response itself.
-async fn serve_stream(mut stream: TcpStream, router: Router, request: Request<Body>) {
+async fn serve_stream(
+    mut stream: WriteDeadline<TcpStream>,
+    router: Router,
+    request: Request<Body>,
+) {
     let Ok(response) = router.oneshot(request).await;
     let (parts, mut body) = response.into_parts();
     let head = response_head(&Response::from_parts(parts, ()), body.size_hint().exact());
@@ -150,7 +214,7 @@ async fn serve_stream(mut stream: TcpStream, router: Router, request: Request<Bo
         return;
     }
     drop(head);
-    let (mut reader, mut writer) = stream.split();
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut scratch = [0u8; 16];
     loop {
         tokio::select! {
@@ -207,7 +271,7 @@ fn response_head(response: &Response<()>, exact_len: Option<u64>) -> Vec<u8> {
 struct Prefixed {
     prefix: Vec<u8>,
     at: usize,
-    stream: TcpStream,
+    stream: WriteDeadline<TcpStream>,
 }
 
 impl AsyncRead for Prefixed {
@@ -311,6 +375,18 @@ mod tests {
             let path = route.replace("{id}", "0123abcd");
             assert!(get(&path).is_none(), "{route} is not a stream");
         }
+    }
+
+    #[test]
+    fn a_head_ends_at_its_blank_line_wherever_the_reads_split_it() {
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        for split in 0..head.len() {
+            let found = (1..=head.len()).find(|&end| ends_head(&head[..end], split.min(end)));
+            // Scanning from any earlier point finds the end only at the end.
+            assert_eq!(found, Some(head.len()), "split at {split}");
+        }
+        assert!(ends_head(b"GET / HTTP/1.1\n\n", 0));
+        assert!(!ends_head(b"GET / HTTP/1.1\r\nHost: x\r\n", 0));
     }
 
     #[test]

@@ -38,6 +38,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 pub mod api;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod front;
 pub mod jobs;
@@ -176,7 +177,12 @@ pub async fn serve(
     let token = state.shutdown.clone();
     let engine = state.engine.clone();
     let grace = state.config.shutdown_grace;
-    let lean = state.config.lean_streams;
+    let options = front::Options {
+        lean: state.config.lean_streams,
+        head_timeout: state.config.head_timeout,
+        write_timeout: state.config.write_timeout,
+        shutdown: token.clone(),
+    };
     let app = router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let connections = tokio_util::task::TaskTracker::new();
@@ -186,7 +192,7 @@ pub async fn serve(
             () = &mut signal => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(front::connection(stream, app.clone(), graceful.watcher(), lean));
+                    connections.spawn(front::connection(stream, app.clone(), graceful.watcher(), options.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors, most likely: the open streams'

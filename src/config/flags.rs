@@ -112,6 +112,21 @@ pub(super) struct Flags {
           value_parser = whole::<1, { 7 * 24 * 3600 }>)]
     stream_lifetime_secs: u64,
 
+    /// A client that takes longer than this to read what the server writes
+    /// (a full TCP window) has its connection closed, and its stream's place
+    /// given back (1 to 3600)
+    #[arg(long, env = "JOBSTREAM_WRITE_TIMEOUT_SECS", value_name = "SECS",
+          default_value_t = Config::default().write_timeout.as_secs(),
+          value_parser = whole::<1, 3600>)]
+    write_timeout_secs: u64,
+
+    /// Time a client has to send a request head, and that a kept-alive
+    /// connection may stay idle before its next one (1 to 3600)
+    #[arg(long, env = "JOBSTREAM_HEAD_TIMEOUT_SECS", value_name = "SECS",
+          default_value_t = Config::default().head_timeout.as_secs(),
+          value_parser = whole::<1, 3600>)]
+    head_timeout_secs: u64,
+
     /// Serve event streams on fresh connections through the lean writer
     /// (src/front.rs); 0 sends them through hyper like every other response
     #[arg(long, env = "JOBSTREAM_LEAN_STREAMS", value_name = "BOOL",
@@ -198,6 +213,8 @@ impl Flags {
             streams_per_session: size(self.streams_per_session),
             streams_total: size(self.streams_total),
             stream_lifetime: Duration::from_secs(self.stream_lifetime_secs),
+            write_timeout: Duration::from_secs(self.write_timeout_secs),
+            head_timeout: Duration::from_secs(self.head_timeout_secs),
             lean_streams: self.lean_streams,
             trusted_proxies: self.trusted_proxies.unwrap_or_default(),
             cookie_secure: self.cookie_secure,

@@ -48,6 +48,12 @@ pub struct Config {
     /// How long one stream stays open before it ends with a `retry:` hint
     /// (the client then resumes where it was).
     pub stream_lifetime: Duration,
+    /// A write to a client that makes no progress for this long closes the
+    /// connection.
+    pub write_timeout: Duration,
+    /// Time to send a request head; also how long a kept-alive connection
+    /// may wait idle for its next request.
+    pub head_timeout: Duration,
     /// Event streams on fresh connections go through the lean writer
     /// (`front.rs`) rather than through hyper.
     pub lean_streams: bool,
@@ -71,6 +77,8 @@ impl Default for Config {
             streams_per_session: 32,
             streams_total: 10_000,
             stream_lifetime: Duration::from_secs(3600),
+            write_timeout: Duration::from_secs(30),
+            head_timeout: Duration::from_secs(30),
             lean_streams: true,
             trusted_proxies: TrustedProxies::default(),
             cookie_secure: false,

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use jobstream_engine::LogLimits;
 
 /// Every variable with a value its range accepts, none a default.
-const ALL: [(&str, &str); 17] = [
+const ALL: [(&str, &str); 19] = [
     ("JOBSTREAM_DATABASE_URL", "sqlite::memory:"),
     ("JOBSTREAM_RETENTION_SECS", "60"),
     ("JOBSTREAM_WORKERS", "8"),
@@ -21,6 +21,8 @@ const ALL: [(&str, &str); 17] = [
     ("JOBSTREAM_STREAMS_PER_SESSION", "7"),
     ("JOBSTREAM_STREAMS_TOTAL", "70"),
     ("JOBSTREAM_STREAM_LIFETIME_SECS", "120"),
+    ("JOBSTREAM_WRITE_TIMEOUT_SECS", "4"),
+    ("JOBSTREAM_HEAD_TIMEOUT_SECS", "5"),
     ("JOBSTREAM_LEAN_STREAMS", "0"),
     ("JOBSTREAM_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"),
     ("JOBSTREAM_COOKIE_SECURE", "1"),
@@ -71,6 +73,8 @@ fn defaults() {
     assert_eq!(c.streams_total, 10_000);
     assert_eq!(c.stream_lifetime, Duration::from_secs(3600));
     assert!(c.lean_streams);
+    assert_eq!(c.write_timeout, Duration::from_secs(30));
+    assert_eq!(c.head_timeout, Duration::from_secs(30));
     assert!(c.trusted_proxies.is_empty());
     assert!(!c.cookie_secure);
     assert!(!c.bench_jobs);
@@ -102,6 +106,8 @@ fn reads_every_variable() {
     assert_eq!((c.streams_per_session, c.streams_total), (7, 70));
     assert_eq!(c.stream_lifetime, Duration::from_secs(120));
     assert!(!c.lean_streams);
+    assert_eq!(c.write_timeout, Duration::from_secs(4));
+    assert_eq!(c.head_timeout, Duration::from_secs(5));
     assert_eq!(
         c.trusted_proxies,
         TrustedProxies::parse("127.0.0.1,10.0.0.0/8").unwrap()

@@ -2,6 +2,7 @@
 //! a spec-conformant SSE parser (`eventsource-stream`).
 
 mod helpers;
+mod hostile;
 mod jobs;
 mod list;
 mod nginx;
