@@ -214,10 +214,22 @@ impl EventLog {
                 limit,
             });
         }
-        self.commit(1, Seen::ByReaders, |c| {
-            c.event(EventKind::Message, text.into());
-        })
-        .await
+        let max = self.log.limits().max_job_bytes;
+        let mut too_large = false;
+        let appended = self
+            .commit(1, Seen::ByReaders, |c| {
+                if c.st.said + text.len() as u64 > max {
+                    too_large = true;
+                    return;
+                }
+                c.st.said += text.len() as u64;
+                c.event(EventKind::Message, text.into());
+            })
+            .await;
+        if too_large {
+            return Err(AppendError::JobTooLarge { limit: max });
+        }
+        appended
     }
 
     /// Records that the job started running.

@@ -50,6 +50,8 @@ pub(crate) struct LogState {
     next_seq: u64,
     /// Messages said so far (the last message's line number).
     lines: u64,
+    /// Bytes of messages said so far in this run of the job.
+    pub(crate) said: u64,
     /// The highest id of an event that existed and is no longer here
     /// (dropped by the bounds, or older than what was restored). Ids a
     /// restart skipped never existed: a reader is told of a gap only for
@@ -111,6 +113,7 @@ impl Log {
                 bytes: 0,
                 next_seq,
                 lines: 0,
+                said: 0,
                 dropped_through: 0,
                 state,
                 error: None,

@@ -86,6 +86,9 @@ pub struct LogLimits {
     pub max_bytes: usize,
     /// Largest message (UTF-8 bytes) a job may emit.
     pub max_message_bytes: usize,
+    /// Most bytes of messages one job may say in all (what the store keeps
+    /// of it); an emit beyond it is refused.
+    pub max_job_bytes: u64,
 }
 
 impl Default for LogLimits {
@@ -94,6 +97,7 @@ impl Default for LogLimits {
             max_events: 10_000,
             max_bytes: 4 * 1024 * 1024,
             max_message_bytes: 64 * 1024,
+            max_job_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -104,6 +108,10 @@ pub enum AppendError {
     /// The message is larger than `max_message_bytes`.
     #[error("message of {size} bytes is larger than the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
+    /// The job has said `limit` bytes in all, its bound
+    /// (`JOBSTREAM_JOB_MAX_BYTES`).
+    #[error("the job has said {limit} bytes, as much as one job may; nothing more is kept")]
+    JobTooLarge { limit: u64 },
     /// An empty message cannot be carried by SSE: clients drop events whose
     /// data is empty.
     #[error("empty messages cannot be sent: SSE clients drop events with empty data")]

@@ -120,6 +120,26 @@ async fn oversized_and_empty_messages_are_refused() {
 }
 
 #[tokio::test]
+async fn a_job_may_say_at_most_its_byte_bound_in_all() {
+    let limits = LogLimits {
+        max_job_bytes: 10,
+        ..LogLimits::default()
+    };
+    let log = EventLog::new(limits);
+    assert_eq!(log.append_message("123456").await, Ok(1));
+    assert_eq!(log.append_message("1234").await, Ok(2));
+    assert_eq!(
+        log.append_message("x").await,
+        Err(AppendError::JobTooLarge { limit: 10 })
+    );
+    // Nothing was kept of the refused one; the job can still end.
+    assert_eq!(log.snapshot().events.len(), 2);
+    log.close(JobState::Failed, Some("too much".into()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn bound_on_events_drops_oldest_and_reports_gap() {
     let limits = LogLimits {
         max_events: 3,

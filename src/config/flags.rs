@@ -73,6 +73,13 @@ pub(super) struct Flags {
           value_parser = whole::<16, { 16 * 1024 * 1024 }>)]
     max_message_bytes: u64,
 
+    /// Most bytes of messages one job may say in all; an emit beyond it
+    /// fails with an error to the job (1 MiB to 1 TiB)
+    #[arg(long, env = "JOBSTREAM_JOB_MAX_BYTES", value_name = "BYTES",
+          default_value_t = Config::default().engine.log_limits.max_job_bytes,
+          value_parser = whole::<{ 1024 * 1024 }, { 1 << 40 }>)]
+    job_max_bytes: u64,
+
     /// Finished jobs kept in memory; beyond it the oldest is dropped from
     /// memory and loaded again from the store when asked for (0 to
     /// 10000000)
@@ -204,6 +211,7 @@ impl Flags {
                     max_events: size(self.log_events),
                     max_bytes: size(self.log_bytes),
                     max_message_bytes: size(self.max_message_bytes),
+                    max_job_bytes: self.job_max_bytes,
                 },
                 retained_jobs: size(self.retained_jobs),
                 retention: Duration::from_secs(self.retention_secs),

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use jobstream_engine::LogLimits;
 
 /// Every variable with a value its range accepts, none a default.
-const ALL: [(&str, &str); 19] = [
+const ALL: [(&str, &str); 20] = [
     ("JOBSTREAM_DATABASE_URL", "sqlite::memory:"),
     ("JOBSTREAM_RETENTION_SECS", "60"),
     ("JOBSTREAM_WORKERS", "8"),
@@ -15,6 +15,7 @@ const ALL: [(&str, &str); 19] = [
     ("JOBSTREAM_LOG_EVENTS", "100"),
     ("JOBSTREAM_LOG_BYTES", "2048"),
     ("JOBSTREAM_MAX_MESSAGE_BYTES", "512"),
+    ("JOBSTREAM_JOB_MAX_BYTES", "2097152"),
     ("JOBSTREAM_RETAINED_JOBS", "0"),
     ("JOBSTREAM_KEEPALIVE_SECS", "3"),
     ("JOBSTREAM_SHUTDOWN_GRACE_SECS", "0"),
@@ -97,7 +98,8 @@ fn reads_every_variable() {
         LogLimits {
             max_events: 100,
             max_bytes: 2048,
-            max_message_bytes: 512
+            max_message_bytes: 512,
+            max_job_bytes: 2 * 1024 * 1024,
         }
     );
     assert_eq!(c.engine.retained_jobs, 0);
