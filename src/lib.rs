@@ -72,6 +72,16 @@ impl AppState {
     /// with the server's job kinds.
     pub async fn new(leptos_options: LeptosOptions, config: Config) -> Result<Self, StoreError> {
         let store = Arc::new(SqliteStore::open(&config.database_url).await?);
+        Self::with_store(leptos_options, config, store).await
+    }
+
+    /// As [`AppState::new`], on a store of the caller's (tests use one
+    /// that fails on demand).
+    pub async fn with_store(
+        leptos_options: LeptosOptions,
+        config: Config,
+        store: Arc<dyn jobstream_engine::Store>,
+    ) -> Result<Self, StoreError> {
         let engine = Engine::start(
             config.engine.clone(),
             jobs::registry(config.bench_jobs),
@@ -139,6 +149,9 @@ pub fn router(state: AppState) -> Router {
         .route(routes::API_FALLBACK, any(api::no_route));
     let options = &state.leptos_options;
     with_session(pages, true)
+        // Outside the session middleware: a probe gets no cookie, and an
+        // answer while draining.
+        .route(routes::READYZ, get(api::readyz))
         .nest_service(
             &site::pkg_route(options),
             site::pkg_files(options, shutdown.clone()),

@@ -19,7 +19,7 @@ use crate::model::{
     AppendError, Event, EventKind, JobState, LogLimits, Progress, Snapshot, MAX_PROGRESS_LABEL,
 };
 use crate::sse;
-use crate::store::{now_ms, JobRecord, Op, StoredEvent, Write};
+use crate::store::{now_ms, JobRecord, Op, StoredEvent, Write, STORE_WAIT};
 use jobstream_protocol::End;
 
 /// Where a log sends its writes, and whose feed it bumps.
@@ -163,24 +163,35 @@ impl EventLog {
     /// to `writes` writes, atomically with respect to readers and to other
     /// changes. Returns the id of the last event. Fails once the log is
     /// closed.
+    ///
+    /// Room in the writer's queue is waited for at most [`STORE_WAIT`]:
+    /// then the store is taken as unavailable. An ordinary change fails
+    /// with [`AppendError::StoreUnavailable`]; the job's end (`ending`) is
+    /// made in memory all the same, so its readers and pages see it end
+    /// (the store keeps it unfinished, and the next start marks it
+    /// interrupted).
     async fn commit(
         &self,
         writes: usize,
         seen: Seen,
+        ending: bool,
         change: impl FnOnce(&mut Change<'_>),
     ) -> Result<u64, AppendError> {
         // Room first, outside the lock: the writes are then sent under the
         // lock, so the store receives them in the log's order.
         let outbox = match &self.links {
             None => None,
-            Some(links) => Some((
-                links.job,
-                links
-                    .writes
-                    .reserve_many(writes)
-                    .await
-                    .map_err(|_| AppendError::Closed)?,
-            )),
+            Some(links) => {
+                match tokio::time::timeout(STORE_WAIT, links.writes.reserve_many(writes)).await {
+                    Ok(Ok(permits)) => Some((links.job, permits)),
+                    Ok(Err(_)) => return Err(AppendError::Closed),
+                    Err(_) if ending => {
+                        tracing::error!(job = %links.job, "the store took no writes in time; the job ends in memory only");
+                        None
+                    }
+                    Err(_) => return Err(AppendError::StoreUnavailable),
+                }
+            }
         };
         let last = {
             let mut st = self.log.lock();
@@ -217,7 +228,7 @@ impl EventLog {
         let max = self.log.limits().max_job_bytes;
         let mut too_large = false;
         let appended = self
-            .commit(1, Seen::ByReaders, |c| {
+            .commit(1, Seen::ByReaders, false, |c| {
                 if c.st.said + text.len() as u64 > max {
                     too_large = true;
                     return;
@@ -234,7 +245,7 @@ impl EventLog {
 
     /// Records that the job started running.
     pub async fn set_running(&self) -> Result<u64, AppendError> {
-        self.commit(2, Seen::InList, |c| {
+        self.commit(2, Seen::InList, false, |c| {
             let at = now_ms();
             c.st.state = JobState::Running;
             c.st.started_at = Some(at);
@@ -273,7 +284,7 @@ impl EventLog {
             label: label.map(str::to_owned),
         };
         let data = serde_json::to_string(&progress).expect("progress serialises");
-        self.commit(2, Seen::InList, |c| {
+        self.commit(2, Seen::InList, false, |c| {
             c.event(EventKind::Progress, data.into_boxed_str());
             c.send(|job| Write::Progress {
                 job,
@@ -295,7 +306,7 @@ impl EventLog {
             error: error.clone(),
         })
         .expect("a state and a string serialise");
-        self.commit(3, Seen::InList, |c| {
+        self.commit(3, Seen::InList, true, |c| {
             let at = now_ms();
             c.st.state = state;
             c.st.error.clone_from(&error);

@@ -116,6 +116,10 @@ pub enum AppendError {
     /// data is empty.
     #[error("empty messages cannot be sent: SSE clients drop events with empty data")]
     Empty,
+    /// The store took no writes for [`crate::store::STORE_WAIT`] (a full
+    /// disk, a database that is down): nothing more can be kept.
+    #[error("the job store is unavailable (a full disk?); nothing more can be kept")]
+    StoreUnavailable,
     /// The job has ended; its log takes no more events.
     #[error("the job has ended; no more messages can be sent")]
     Closed,

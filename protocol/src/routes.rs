@@ -16,6 +16,10 @@ pub const JOB_OUTPUT: &str = "/api/jobs/{id}/output";
 pub const SESSION_EVENTS: &str = "/api/events";
 /// Anything else under `/api/` is answered with a JSON 404.
 pub const API_FALLBACK: &str = "/api/{*rest}";
+/// `GET`: whether this server takes jobs: 200 `{"ready":true}`, or 503
+/// `{"ready":false,"reason":"..."}` while its store fails or it shuts down.
+/// For load balancers; it sets no cookie.
+pub const READYZ: &str = "/readyz";
 /// A job's page.
 pub const JOB_PAGE: &str = "/jobs/{id}";
 

@@ -21,6 +21,24 @@ pub use jobs::{cancel_job, create_job, list_jobs, CreateJob, Created, ListQuery,
 pub use output::{lines, output};
 pub use stream::{events, session_events};
 
+/// `GET /readyz`: 200 while the server takes jobs, 503 with the reason
+/// while its store fails to write or is behind, or it is shutting down.
+pub async fn readyz(
+    axum::extract::State(engine): axum::extract::State<jobstream_engine::Engine>,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use axum::Json;
+    match engine.ready() {
+        Ok(()) => Json(serde_json::json!({"ready": true})).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"ready": false, "reason": reason})),
+        )
+            .into_response(),
+    }
+}
+
 /// Any other path under `/api`.
 pub async fn no_route(uri: axum::http::Uri) -> ApiError {
     ApiError::NoRoute(uri.path().to_owned())

@@ -47,6 +47,16 @@ pub async fn spawn_app_with(
     data: tempfile::TempDir,
     adjust: impl FnOnce(&mut LeptosOptions),
 ) -> TestApp {
+    spawn_app_on(config, data, adjust, None).await
+}
+
+/// As [`spawn_app_with`], on `store` when given (else the config's).
+pub async fn spawn_app_on(
+    config: Config,
+    data: tempfile::TempDir,
+    adjust: impl FnOnce(&mut LeptosOptions),
+    store: Option<std::sync::Arc<dyn jobstream_engine::Store>>,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut options = LeptosOptions::builder()
@@ -54,7 +64,10 @@ pub async fn spawn_app_with(
         .site_addr(addr)
         .build();
     adjust(&mut options);
-    let state = AppState::new(options, config).await.unwrap();
+    let state = match store {
+        Some(store) => AppState::with_store(options, config, store).await.unwrap(),
+        None => AppState::new(options, config).await.unwrap(),
+    };
     let stop = CancellationToken::new();
     let signal = stop.clone();
     let server = tokio::spawn(serve(

@@ -8,4 +8,5 @@ mod list;
 mod nginx;
 mod output;
 mod page;
+mod store_down;
 mod streams;

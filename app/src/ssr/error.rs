@@ -280,6 +280,10 @@ impl From<SubmitError> for UserError {
                 UserError::QueueFull { capacity }
             }
             SubmitError::ShuttingDown => UserError::ShuttingDown,
+            SubmitError::StoreUnavailable => {
+                tracing::warn!("job refused: the store is unavailable");
+                UserError::StoreUnavailable
+            }
         }
     }
 }

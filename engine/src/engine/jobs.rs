@@ -43,6 +43,10 @@ pub enum SubmitError {
     /// The server is shutting down.
     #[error("the server is shutting down and takes no new jobs")]
     ShuttingDown,
+    /// The store fails to write or is behind (a full disk): nothing could
+    /// be kept.
+    #[error("the job store is unavailable")]
+    StoreUnavailable,
 }
 
 /// Why a job could not be cancelled.
@@ -213,16 +217,19 @@ impl Engine {
             return Err(SubmitError::ShuttingDown);
         }
         let run = self.inner.registry.plan(&new.kind, &new.params)?;
+        if self.ready().is_err() {
+            return Err(SubmitError::StoreUnavailable);
+        }
         let id = JobId::random();
         let created_at = self.next_created_at();
         // Room for the insert, taken first so it is sent under the queue
         // lock, before any event of the job.
-        let permit = self
-            .inner
-            .writes
-            .reserve()
-            .await
-            .map_err(|_| SubmitError::ShuttingDown)?;
+        // Never waits: with the buffer full the store is behind, and the
+        // visitor is told so at once.
+        let permit = self.inner.writes.try_reserve().map_err(|e| match e {
+            tokio::sync::mpsc::error::TrySendError::Full(()) => SubmitError::StoreUnavailable,
+            tokio::sync::mpsc::error::TrySendError::Closed(()) => SubmitError::ShuttingDown,
+        })?;
         let log = EventLog::linked(self.inner.config.log_limits, self.links(id, new.owner));
         let cancel = self.inner.shutdown.child_token();
         let job = Job::new(

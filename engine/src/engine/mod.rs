@@ -23,7 +23,7 @@
 //! * `feed`: each session's change counter, for its live job list.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -96,6 +96,8 @@ struct Inner {
     /// The last `created_at` handed out: creation times strictly increase,
     /// so "newest first" is the order jobs were submitted in.
     last_created: AtomicU64,
+    /// Whether the store took the writer's last batch.
+    store_healthy: Arc<AtomicBool>,
 }
 
 /// A cheap-to-clone handle on the engine.
@@ -136,7 +138,12 @@ impl Engine {
         store: Arc<dyn Store>,
     ) -> Result<Self, StoreError> {
         let (writes, rx) = mpsc::channel(WRITE_BUFFER);
-        tokio::spawn(run_writer(Arc::clone(&store), rx));
+        let store_healthy = Arc::new(AtomicBool::new(true));
+        tokio::spawn(run_writer(
+            Arc::clone(&store),
+            rx,
+            Arc::clone(&store_healthy),
+        ));
         let engine = Engine {
             inner: Arc::new(Inner {
                 config,
@@ -150,6 +157,7 @@ impl Engine {
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 last_created: AtomicU64::new(0),
+                store_healthy,
             }),
         };
         engine.recover().await?;
@@ -181,6 +189,21 @@ impl Engine {
     /// A token cancelled when shutdown begins.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.inner.shutdown.clone()
+    }
+
+    /// Whether jobs can be taken: the store took the last writes and the
+    /// write buffer has room. `Err` says why not.
+    pub fn ready(&self) -> Result<(), &'static str> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err("shutting down");
+        }
+        if !self.inner.store_healthy.load(Ordering::SeqCst) {
+            return Err("the job store fails to write");
+        }
+        if self.inner.writes.capacity() == 0 {
+            return Err("the job store is behind");
+        }
+        Ok(())
     }
 
     /// Waits until everything sent to the store so far is written.

@@ -31,6 +31,11 @@ pub use sqlite::SqliteStore;
 /// while it is full. It also bounds how many events a `kill -9` can lose.
 pub const WRITE_BUFFER: usize = 8192;
 
+/// Longest a change waits for room in the write buffer before the store is
+/// taken as unavailable: the job's emit then fails (see
+/// [`crate::AppendError::StoreUnavailable`]).
+pub const STORE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Most writes applied in one transaction.
 pub const WRITE_BATCH: usize = 1024;
 
@@ -193,8 +198,14 @@ pub(crate) enum Op {
 /// The writer task: applies writes in batches of up to [`WRITE_BATCH`], in
 /// the order they were sent. A failed batch is retried (with a growing
 /// pause, logged) until it succeeds, so nothing is dropped; meanwhile the
-/// buffer fills and emits wait. Ends when every sender is gone.
-pub(crate) async fn run_writer(store: Arc<dyn Store>, mut rx: tokio::sync::mpsc::Receiver<Op>) {
+/// buffer fills and emits wait. `healthy` says whether the last attempt
+/// succeeded. Ends when every sender is gone.
+pub(crate) async fn run_writer(
+    store: Arc<dyn Store>,
+    mut rx: tokio::sync::mpsc::Receiver<Op>,
+    healthy: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
     let mut ops = Vec::with_capacity(WRITE_BATCH);
     let mut writes = Vec::with_capacity(WRITE_BATCH);
     while rx.recv_many(&mut ops, WRITE_BATCH).await > 0 {
@@ -208,8 +219,14 @@ pub(crate) async fn run_writer(store: Arc<dyn Store>, mut rx: tokio::sync::mpsc:
         let mut pause = std::time::Duration::from_millis(50);
         while !writes.is_empty() {
             match store.write(&writes).await {
-                Ok(()) => writes.clear(),
+                Ok(()) => {
+                    writes.clear();
+                    if !healthy.swap(true, Ordering::SeqCst) {
+                        tracing::info!("the store takes writes again");
+                    }
+                }
                 Err(e) => {
+                    healthy.store(false, Ordering::SeqCst);
                     tracing::error!(error = %e, writes = writes.len(), "store write failed; retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_secs(5));

@@ -1,0 +1,137 @@
+//! A store that takes no writes (a full disk): a job's emits wait a
+//! bounded time and then fail it with a clear error, its end is still seen
+//! by its readers, new jobs are refused at once, and all recovers when the
+//! store does. On the tokio clock, paused: the waits pass at once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jobstream_engine::store::{JobRecord, StoredEvent, Write, STORE_WAIT};
+use jobstream_engine::{
+    Emitter, Engine, EngineConfig, JobContext, JobId, JobState, NewJob, Params, Registry,
+    SessionId, Store, StoreError, SubmitError,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Takes writes (and forgets them) unless `failing` is set.
+#[derive(Default)]
+struct FullDisk {
+    failing: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Store for FullDisk {
+    async fn write(&self, _: &[Write]) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError("database or disk is full".into()));
+        }
+        Ok(())
+    }
+    async fn job(&self, _: JobId) -> Result<Option<JobRecord>, StoreError> {
+        Ok(None)
+    }
+    async fn events(&self, _: JobId, _: usize, _: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn events_after(
+        &self,
+        _: JobId,
+        _: u64,
+        _: u64,
+        _: usize,
+        _: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn lines_before(
+        &self,
+        _: JobId,
+        _: u64,
+        _: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn jobs_of(&self, _: SessionId, _: usize) -> Result<Vec<JobRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn unfinished(&self) -> Result<Vec<JobRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn purge_finished_before(&self, _: u64, _: usize) -> Result<Vec<JobId>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+#[derive(Deserialize)]
+struct NoParams {}
+impl Params for NoParams {}
+
+/// `chatty`: says more than the write buffer holds.
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.register(
+        "chatty",
+        |_: JobContext, _: NoParams, out: Emitter| async move {
+            for i in 0..20_000 {
+                out.emit(&format!("line {i}")).await?;
+            }
+            Ok(())
+        },
+    );
+    r
+}
+
+fn chatty(owner: SessionId) -> NewJob {
+    NewJob {
+        owner,
+        kind: "chatty".into(),
+        params: json!({}),
+        display_name: "ada".into(),
+        locale: "en".into(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_disk_fails_the_job_after_a_bounded_wait_and_refuses_new_ones() {
+    let store = Arc::new(FullDisk::default());
+    let engine = Engine::open(
+        EngineConfig::default(),
+        registry(),
+        Arc::clone(&store) as Arc<dyn Store>,
+    )
+    .await
+    .unwrap();
+    let owner = SessionId::random();
+    let job = engine.submit(chatty(owner)).await.unwrap();
+    store.failing.store(true, Ordering::SeqCst);
+
+    let started = tokio::time::Instant::now();
+    assert_eq!(engine.run_next().await, JobState::Failed);
+    // It waited for room (and for its end to be written), but not forever.
+    assert!(started.elapsed() <= STORE_WAIT * 2 + Duration::from_secs(1));
+    let snap = job.log.snapshot();
+    assert!(job.log.is_closed(), "its readers see it end");
+    assert!(
+        snap.error
+            .as_deref()
+            .unwrap()
+            .contains("the job store is unavailable"),
+        "{:?}",
+        snap.error
+    );
+    assert_eq!(engine.ready(), Err("the job store fails to write"));
+    assert_eq!(
+        engine.submit(chatty(owner)).await.unwrap_err(),
+        SubmitError::StoreUnavailable
+    );
+
+    // Space again: the writer's next retry goes through.
+    store.failing.store(false, Ordering::SeqCst);
+    while engine.ready().is_err() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    engine.submit(chatty(owner)).await.unwrap();
+    assert_eq!(engine.run_next().await, JobState::Succeeded);
+}
