@@ -196,6 +196,11 @@ pub async fn serve(
         write_timeout: state.config.write_timeout,
         shutdown: token.clone(),
     };
+    let connections_open = limits::ConnectionLimits::new(
+        state.config.max_connections_per_address,
+        state.config.max_connections,
+    );
+    let proxies = state.config.trusted_proxies.clone();
     let app = router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let connections = tokio_util::task::TaskTracker::new();
@@ -204,8 +209,20 @@ pub async fn serve(
         tokio::select! {
             () = &mut signal => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(front::connection(stream, app.clone(), graceful.watcher(), options.clone()));
+                Ok((stream, peer)) => {
+                    // A trusted proxy carries many clients: not capped as one.
+                    let owner = (!proxies.contains(peer.ip())).then_some(peer.ip());
+                    match connections_open.acquire(owner) {
+                        Ok(permit) => {
+                            let serve = front::connection(stream, app.clone(), graceful.watcher(), options.clone());
+                            connections.spawn(async move {
+                                serve.await;
+                                drop(permit);
+                            });
+                        }
+                        // Closed at once: answering would cost what the cap saves.
+                        Err(refused) => tracing::debug!(%peer, ?refused, "connection refused"),
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors, most likely: the open streams'

@@ -1,90 +1,119 @@
-//! Bounds on open streams: per session and in total.
+//! Caps on what clients hold open: event streams per session and in total
+//! ([`StreamLimits`]), and connections per client address and in total
+//! ([`ConnectionLimits`]).
 //!
-//! A stream holds a [`StreamPermit`] for as long as it is open; the permit
-//! gives its place back when the stream is dropped, however it ends.
+//! Each open thing holds a [`Permit`] for as long as it is open; the permit
+//! gives its place back when it is dropped, however the thing ends.
 
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use jobstream_engine::SessionId;
 
-/// Why a new stream was refused.
+/// Why a new one was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
-    /// This session already has `limit` open streams.
-    Session { limit: usize },
-    /// The server already has `limit` open streams.
+    /// Its owner (a session, an address) already has `limit` open.
+    PerOwner { limit: usize },
+    /// The server already has `limit` open.
     Total { limit: usize },
 }
 
-#[derive(Debug, Default)]
-struct Counts {
+#[derive(Debug)]
+struct Counts<K> {
     total: usize,
-    /// Open streams per session; a session leaves the map at zero, so the
-    /// map never holds more entries than there are open streams.
-    by_session: HashMap<SessionId, usize>,
+    /// Open ones per owner; an owner leaves the map at zero, so the map
+    /// never holds more entries than there are open ones.
+    by_owner: HashMap<K, usize>,
 }
 
-/// Counts open streams. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct StreamLimits {
-    per_session: usize,
+/// Counts open things per owner `K` and in total. Cheap to clone.
+#[derive(Debug)]
+pub struct Caps<K> {
+    per_owner: usize,
     total: usize,
     /// std `Mutex`: held for a counter update, never across `.await`.
-    counts: Arc<Mutex<Counts>>,
+    counts: Arc<Mutex<Counts<K>>>,
 }
 
-impl StreamLimits {
-    /// Limits of `per_session` streams per session and `total` in all.
-    pub fn new(per_session: usize, total: usize) -> Self {
-        StreamLimits {
-            per_session,
+impl<K> Clone for Caps<K> {
+    fn clone(&self) -> Self {
+        Caps {
+            per_owner: self.per_owner,
+            total: self.total,
+            counts: Arc::clone(&self.counts),
+        }
+    }
+}
+
+/// Open event streams, per session.
+pub type StreamLimits = Caps<SessionId>;
+/// An open stream's place.
+pub type StreamPermit = Permit<SessionId>;
+/// Open connections, per client address (`None`: an address not counted
+/// on its own, a trusted proxy's).
+pub type ConnectionLimits = Caps<Option<IpAddr>>;
+
+impl<K: Hash + Eq + Clone> Caps<K> {
+    /// At most `per_owner` per owner (0: no cap per owner) and `total` in all.
+    pub fn new(per_owner: usize, total: usize) -> Self {
+        Caps {
+            per_owner,
             total,
-            counts: Arc::default(),
+            counts: Arc::new(Mutex::new(Counts {
+                total: 0,
+                by_owner: HashMap::new(),
+            })),
         }
     }
 
-    /// Takes a place for a new stream of `session`, or says why not.
-    pub fn acquire(&self, session: SessionId) -> Result<StreamPermit, Refused> {
-        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts<K>> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a place for `owner`, or says why not.
+    pub fn acquire(&self, owner: K) -> Result<Permit<K>, Refused> {
+        let mut c = self.counts();
         if c.total >= self.total {
             return Err(Refused::Total { limit: self.total });
         }
-        let mine = c.by_session.entry(session).or_default();
-        if *mine >= self.per_session {
-            return Err(Refused::Session {
-                limit: self.per_session,
+        let mine = c.by_owner.entry(owner.clone()).or_default();
+        if self.per_owner > 0 && *mine >= self.per_owner {
+            return Err(Refused::PerOwner {
+                limit: self.per_owner,
             });
         }
         *mine += 1;
         c.total += 1;
-        Ok(StreamPermit {
-            limits: self.clone(),
-            session,
+        Ok(Permit {
+            caps: self.clone(),
+            owner,
         })
     }
 
-    /// Open streams now.
+    /// Open now.
     pub fn open(&self) -> usize {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).total
+        self.counts().total
     }
 }
 
-/// One open stream's place; given back on drop.
+/// One open thing's place; given back on drop.
 #[derive(Debug)]
-pub struct StreamPermit {
-    limits: StreamLimits,
-    session: SessionId,
+pub struct Permit<K: Hash + Eq + Clone> {
+    caps: Caps<K>,
+    owner: K,
 }
 
-impl Drop for StreamPermit {
+impl<K: Hash + Eq + Clone> Drop for Permit<K> {
     fn drop(&mut self) {
-        let mut c = self.limits.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self.caps.counts();
         c.total -= 1;
-        if let Some(n) = c.by_session.get_mut(&self.session) {
+        if let Some(n) = c.by_owner.get_mut(&self.owner) {
             *n -= 1;
             if *n == 0 {
-                c.by_session.remove(&self.session);
+                c.by_owner.remove(&self.owner);
             }
         }
     }
@@ -102,7 +131,7 @@ mod tests {
         let _a2 = limits.acquire(a).unwrap();
         assert_eq!(
             limits.acquire(a).unwrap_err(),
-            Refused::Session { limit: 2 }
+            Refused::PerOwner { limit: 2 }
         );
         let _b1 = limits.acquire(b).unwrap();
         assert_eq!(limits.acquire(b).unwrap_err(), Refused::Total { limit: 3 });
@@ -110,5 +139,17 @@ mod tests {
         assert_eq!(limits.open(), 2);
         let _a3 = limits.acquire(a).unwrap();
         assert_eq!(limits.open(), 3);
+    }
+
+    #[test]
+    fn no_cap_per_owner_at_zero() {
+        let limits = ConnectionLimits::new(0, 3);
+        let permits: Vec<_> = (0..3).map(|_| limits.acquire(None).unwrap()).collect();
+        assert_eq!(
+            limits.acquire(None).unwrap_err(),
+            Refused::Total { limit: 3 }
+        );
+        drop(permits);
+        assert_eq!(limits.open(), 0);
     }
 }

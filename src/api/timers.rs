@@ -34,7 +34,7 @@ impl StreamEnds {
     pub fn new(state: &AppState, visitor: &Visitor) -> Result<Self, ApiError> {
         let permit = state.streams.acquire(visitor.session).map_err(|refused| {
             ApiError::TooManyStreams(match refused {
-                Refused::Session { limit } => StreamLimit::Session(limit),
+                Refused::PerOwner { limit } => StreamLimit::Session(limit),
                 Refused::Total { limit } => StreamLimit::Server(limit),
             })
         })?;

@@ -134,6 +134,21 @@ pub(super) struct Flags {
           value_parser = whole::<1, 3600>)]
     head_timeout_secs: u64,
 
+    /// Open connections in all; beyond it a new one is closed at once
+    /// (each takes a file descriptor; 16 to 10000000)
+    #[arg(long, env = "JOBSTREAM_MAX_CONNECTIONS", value_name = "N",
+          default_value_t = Config::default().max_connections as u64,
+          value_parser = whole::<16, 10_000_000>)]
+    max_connections: u64,
+
+    /// Open connections per client address; beyond it a new one is closed
+    /// at once. Not applied to JOBSTREAM_TRUSTED_PROXIES (behind a proxy,
+    /// cap per address there). 0: no cap (0 to 10000000)
+    #[arg(long, env = "JOBSTREAM_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N",
+          default_value_t = Config::default().max_connections_per_address as u64,
+          value_parser = whole::<0, 10_000_000>)]
+    max_connections_per_address: u64,
+
     /// Serve event streams on fresh connections through the lean writer
     /// (src/front.rs); 0 sends them through hyper like every other response
     #[arg(long, env = "JOBSTREAM_LEAN_STREAMS", value_name = "BOOL",
@@ -223,6 +238,8 @@ impl Flags {
             stream_lifetime: Duration::from_secs(self.stream_lifetime_secs),
             write_timeout: Duration::from_secs(self.write_timeout_secs),
             head_timeout: Duration::from_secs(self.head_timeout_secs),
+            max_connections: size(self.max_connections),
+            max_connections_per_address: size(self.max_connections_per_address),
             lean_streams: self.lean_streams,
             trusted_proxies: self.trusted_proxies.unwrap_or_default(),
             cookie_secure: self.cookie_secure,

@@ -54,6 +54,11 @@ pub struct Config {
     /// Time to send a request head; also how long a kept-alive connection
     /// may wait idle for its next request.
     pub head_timeout: Duration,
+    /// Open connections in all; beyond it new ones are closed at once.
+    pub max_connections: usize,
+    /// Open connections per client address (0: no cap); a trusted proxy's
+    /// connections are not capped this way.
+    pub max_connections_per_address: usize,
     /// Event streams on fresh connections go through the lean writer
     /// (`front.rs`) rather than through hyper.
     pub lean_streams: bool,
@@ -79,6 +84,8 @@ impl Default for Config {
             stream_lifetime: Duration::from_secs(3600),
             write_timeout: Duration::from_secs(30),
             head_timeout: Duration::from_secs(30),
+            max_connections: 16_384,
+            max_connections_per_address: 512,
             lean_streams: true,
             trusted_proxies: TrustedProxies::default(),
             cookie_secure: false,

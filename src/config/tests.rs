@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use jobstream_engine::LogLimits;
 
 /// Every variable with a value its range accepts, none a default.
-const ALL: [(&str, &str); 20] = [
+const ALL: [(&str, &str); 22] = [
     ("JOBSTREAM_DATABASE_URL", "sqlite::memory:"),
     ("JOBSTREAM_RETENTION_SECS", "60"),
     ("JOBSTREAM_WORKERS", "8"),
@@ -24,6 +24,8 @@ const ALL: [(&str, &str); 20] = [
     ("JOBSTREAM_STREAM_LIFETIME_SECS", "120"),
     ("JOBSTREAM_WRITE_TIMEOUT_SECS", "4"),
     ("JOBSTREAM_HEAD_TIMEOUT_SECS", "5"),
+    ("JOBSTREAM_MAX_CONNECTIONS", "300"),
+    ("JOBSTREAM_MAX_CONNECTIONS_PER_ADDRESS", "0"),
     ("JOBSTREAM_LEAN_STREAMS", "0"),
     ("JOBSTREAM_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"),
     ("JOBSTREAM_COOKIE_SECURE", "1"),
@@ -75,6 +77,10 @@ fn defaults() {
     assert_eq!(c.stream_lifetime, Duration::from_secs(3600));
     assert!(c.lean_streams);
     assert_eq!(c.write_timeout, Duration::from_secs(30));
+    assert_eq!(
+        (c.max_connections, c.max_connections_per_address),
+        (16_384, 512)
+    );
     assert_eq!(c.head_timeout, Duration::from_secs(30));
     assert!(c.trusted_proxies.is_empty());
     assert!(!c.cookie_secure);
@@ -109,6 +115,7 @@ fn reads_every_variable() {
     assert_eq!(c.stream_lifetime, Duration::from_secs(120));
     assert!(!c.lean_streams);
     assert_eq!(c.write_timeout, Duration::from_secs(4));
+    assert_eq!((c.max_connections, c.max_connections_per_address), (300, 0));
     assert_eq!(c.head_timeout, Duration::from_secs(5));
     assert_eq!(
         c.trusted_proxies,

@@ -156,3 +156,34 @@ async fn a_head_longer_than_64_kib_is_refused() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let app = spawn_app(Config {
+        max_connections_per_address: 3,
+        ..Config::default()
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    // Let the server take them up before the next one.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fourth = TcpStream::connect(&addr).await.unwrap();
+    let _ = fourth
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let got = until_closed(&mut fourth, Duration::from_secs(5))
+        .await
+        .expect("closed at once");
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    // One given back, one more taken.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let resp = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    drop(held);
+    app.shutdown().await;
+}
