@@ -28,6 +28,8 @@ struct HookStore {
     hook: Mutex<Option<(Hook, bool)>>,
     /// Bytes of text the last `events` call (a load) returned.
     loaded: std::sync::atomic::AtomicUsize,
+    /// `events` calls (loads) so far; each takes 100 ms.
+    loads: std::sync::atomic::AtomicUsize,
 }
 
 impl HookStore {
@@ -50,6 +52,8 @@ impl Store for HookStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let events = self.inner.events(id, limit, max_bytes).await?;
         let bytes = events.iter().map(|e| e.text.len()).sum();
         self.loaded
@@ -136,6 +140,7 @@ async fn setup(config: EngineConfig) -> Setup {
         inner: SqliteStore::open(&url).await.unwrap(),
         hook: Mutex::new(None),
         loaded: Default::default(),
+        loads: Default::default(),
     });
     let gate = Arc::new(Semaphore::new(0));
     // The window of 100 events, unless the test sets its own bounds.
@@ -430,4 +435,46 @@ async fn a_job_loaded_back_holds_its_byte_bound_and_is_still_read_whole() {
     let batches = read_all(s.engine.reader(&loaded, 0)).await;
     assert!(batches.iter().all(|b| b.gap.is_none()));
     assert_eq!(messages(&batches).len(), 300);
+}
+
+#[tokio::test]
+async fn concurrent_requests_for_a_stored_job_share_one_load() {
+    let s = setup(EngineConfig {
+        retained_jobs: 0,
+        ..EngineConfig::default()
+    })
+    .await;
+    let (job, run) = running(&s).await;
+    job.log.append_message("only").await.unwrap();
+    s.gate.add_permits(1);
+    run.await.unwrap();
+    let id = job.id;
+    drop(job);
+    let before = s.store.loads.load(std::sync::atomic::Ordering::SeqCst);
+    let finds: Vec<_> = (0..20)
+        .map(|_| {
+            let (engine, owner) = (s.engine.clone(), s.owner);
+            tokio::spawn(async move { engine.find(owner, id).await.unwrap().unwrap() })
+        })
+        .collect();
+    let mut jobs = Vec::new();
+    for f in finds {
+        jobs.push(f.await.unwrap());
+    }
+    assert_eq!(
+        s.store.loads.load(std::sync::atomic::Ordering::SeqCst) - before,
+        1
+    );
+    assert!(jobs.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])));
+    // Another session's request loads nothing at all.
+    assert!(s
+        .engine
+        .find(SessionId::random(), id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        s.store.loads.load(std::sync::atomic::Ordering::SeqCst) - before,
+        1
+    );
 }

@@ -103,10 +103,10 @@ pub async fn output(
             )))
         }
     };
-    let job = owned_job(&state, &visitor, &id).await?;
     // Reading a long output holds a reader, as a stream does: it takes a
-    // place among the open streams.
+    // place among the open streams, before the job may be loaded.
     let ends = StreamEnds::new(&state, &visitor)?;
+    let job = owned_job(&state, &visitor, &id).await?;
     let body = Output {
         reader: state.engine.reader(&job, 0),
         until: (!follow).then(|| job.log.last_seq()),

@@ -71,6 +71,9 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id: JobId = id.parse().map_err(|_| ApiError::JobNotFound)?;
+    // The place among the open streams first: finding the job may load it
+    // from the store, which only a stream that may open should cost.
+    let ends = StreamEnds::new(&state, &visitor)?;
     let job = state
         .engine
         .find(visitor.session, id)
@@ -87,7 +90,6 @@ pub async fn events(
         // Nothing more will ever come: 204 tells a browser to stop reconnecting.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let ends = StreamEnds::new(&state, &visitor)?;
     let stream = JobStream {
         timers: Timers::new(&ends),
         reader: state.engine.reader(&job, after),

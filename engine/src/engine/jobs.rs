@@ -209,6 +209,27 @@ impl Engine {
         ))
     }
 
+    /// A finished job loaded back from `rec` and its stored events, once
+    /// for all the requests that ask for it at the same time: they share
+    /// one read of the store (and one copy in memory).
+    async fn load_once(&self, rec: &JobRecord) -> Result<Arc<Job>, StoreError> {
+        // Whoever finishes (or gives up) last takes the entry out again.
+        let loading = Loading {
+            engine: self,
+            id: rec.id,
+            cell: Arc::clone(lock(&self.inner.loading).entry(rec.id).or_default()),
+        };
+        loading
+            .cell
+            .get_or_init(|| async {
+                // Not the shutdown's child: a job loaded back has ended already.
+                self.load(rec, None, rec.last_seq + 1, CancellationToken::new())
+                    .await
+            })
+            .await
+            .clone()
+    }
+
     /// Plans and queues a job. Fails at once (nothing queued, nothing
     /// stored) on an unknown kind, bad parameters, a full queue, or during
     /// shutdown.
@@ -333,10 +354,7 @@ impl Engine {
                 rec.error = Some(INTERRUPTED.to_owned());
             }
         }
-        // Not the shutdown's child: a job loaded back has ended already.
-        let job = self
-            .load(&rec, None, rec.last_seq + 1, CancellationToken::new())
-            .await?;
+        let job = self.load_once(&rec).await?;
         let mut table = lock(&self.inner.table);
         if let Some(loaded) = table.jobs.get(&id) {
             return Ok(Some(Arc::clone(loaded))); // another request was first
@@ -406,5 +424,31 @@ impl Engine {
             return; // closed already
         }
         lock(&self.inner.table).retain_finished(job.id, self.inner.config.retained_jobs);
+    }
+}
+
+/// A load in progress, shared by the requests waiting for it.
+pub(super) type LoadCell = Arc<tokio::sync::OnceCell<Result<Arc<Job>, StoreError>>>;
+
+/// Removes a finished load from the engine's map when the last request
+/// that took part in it is done with it.
+struct Loading<'a> {
+    engine: &'a Engine,
+    id: JobId,
+    cell: LoadCell,
+}
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        let mut loading = lock(&self.engine.inner.loading);
+        // Two handles left: the map's and this one's (each request holds
+        // one). A later load of the same job
+        // (after this one left the map) has a cell of its own.
+        if loading
+            .get(&self.id)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.cell) && Arc::strong_count(c) == 2)
+        {
+            loading.remove(&self.id);
+        }
     }
 }

@@ -98,6 +98,9 @@ struct Inner {
     last_created: AtomicU64,
     /// Whether the store took the writer's last batch.
     store_healthy: Arc<AtomicBool>,
+    /// Jobs being loaded back from the store, shared by the requests that
+    /// asked for them meanwhile.
+    loading: Mutex<HashMap<JobId, jobs::LoadCell>>,
 }
 
 /// A cheap-to-clone handle on the engine.
@@ -158,6 +161,7 @@ impl Engine {
                 tasks: TaskTracker::new(),
                 last_created: AtomicU64::new(0),
                 store_healthy,
+                loading: Mutex::default(),
             }),
         };
         engine.recover().await?;

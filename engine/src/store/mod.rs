@@ -114,7 +114,7 @@ pub enum Write {
 }
 
 /// A store failed. The message is for logs, not for visitors.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("store: {0}")]
 pub struct StoreError(pub String);
 
