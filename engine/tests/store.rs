@@ -466,3 +466,23 @@ async fn a_read_that_waits_for_writes_the_store_cannot_take_gives_up() {
         JobState::Succeeded
     );
 }
+
+#[tokio::test]
+async fn readers_holding_every_read_connection_never_block_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&url(&dir)).await.unwrap();
+    // Every read connection taken (streams catching up, pages, loads).
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(store.pool().acquire().await.unwrap());
+    }
+    let job = record(SessionId::random(), 1);
+    let writes = [Write::Insert(Box::new(job.clone()))];
+    let write = store.write(&writes);
+    tokio::time::timeout(Duration::from_secs(5), write)
+        .await
+        .expect("the writer has a connection of its own")
+        .unwrap();
+    drop(held);
+    assert!(store.job(job.id).await.unwrap().is_some());
+}

@@ -20,10 +20,18 @@ use crate::model::{Event, EventKind};
 /// SQLite's limit of 32766).
 const EVENT_ROWS_PER_INSERT: usize = 256;
 
+/// Connections for reads (the writer has one more of its own).
+const READERS: u32 = 4;
+
 /// A [`Store`] in a SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads: pages, streams catching up, loads.
     pool: SqlitePool,
+    /// Writes (the writer task's batches, the sweeper's deletes): a
+    /// connection of their own, so readers can never take the one the
+    /// writer needs. The same pool as `pool` for an in-memory database.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -48,26 +56,35 @@ impl SqliteStore {
                 }
             }
         }
-        let pool = SqlitePoolOptions::new()
-            // One writer at a time is all SQLite allows; a few readers for
-            // pages. An in-memory database exists once per connection, so
-            // it gets exactly one, kept forever.
-            .max_connections(if in_memory { 1 } else { 4 })
-            .min_connections(u32::from(in_memory))
-            .idle_timeout(if in_memory {
-                None
-            } else {
-                Some(Duration::from_secs(600))
-            })
-            .max_lifetime(if in_memory {
-                None
-            } else {
-                Some(Duration::from_secs(3600))
-            })
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        if in_memory {
+            // An in-memory database exists once per connection: exactly
+            // one, kept forever, for reads and writes alike.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("./migrations").run(&pool).await?;
+            return Ok(SqliteStore {
+                writer: pool.clone(),
+                pool,
+            });
+        }
+        // One writer at a time is all SQLite allows, with its own
+        // connection; a few readers beside it (WAL lets them read while it
+        // writes).
+        let sized = |n| {
+            SqlitePoolOptions::new()
+                .max_connections(n)
+                .idle_timeout(Some(Duration::from_secs(600)))
+                .max_lifetime(Some(Duration::from_secs(3600)))
+        };
+        let writer = sized(1).connect_with(options.clone()).await?;
+        sqlx::migrate!("./migrations").run(&writer).await?;
+        let pool = sized(READERS).connect_with(options).await?;
+        Ok(SqliteStore { pool, writer })
     }
 
     /// The underlying pool, for tests and tools.
@@ -194,7 +211,7 @@ async fn insert_events(
 #[async_trait]
 impl Store for SqliteStore {
     async fn write(&self, writes: &[Write]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Consecutive events go in multi-row inserts; anything else flushes
         // them first, so the order of the writes is kept.
         let mut events: Vec<(JobId, &Event)> = Vec::new();
@@ -358,7 +375,7 @@ impl Store for SqliteStore {
         cutoff: u64,
         limit: usize,
     ) -> Result<Vec<JobId>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? \
              ORDER BY finished_at LIMIT ?",
