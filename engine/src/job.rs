@@ -33,26 +33,32 @@ pub struct JobContext {
 #[derive(Debug, Clone)]
 pub struct Emitter {
     log: Arc<EventLog>,
+    /// The job's stop signal: an emit waiting for the store gives up on it.
+    cancel: CancellationToken,
 }
 
 impl Emitter {
-    pub(crate) fn new(log: Arc<EventLog>) -> Self {
-        Emitter { log }
+    pub(crate) fn new(log: Arc<EventLog>, cancel: CancellationToken) -> Self {
+        Emitter { log, cancel }
     }
 
     /// Sends one message: one SSE event, whatever lines it has. Returns
-    /// its sequence id, or why it was refused (too large, empty, job over).
+    /// its sequence id, or why it was refused (too large, empty, job over,
+    /// asked to stop while waiting for room in the store's buffer).
     pub async fn emit(&self, text: &str) -> Result<u64, AppendError> {
-        self.log.append_message(text).await
+        tokio::select! {
+            // An emit that does not wait never sees the stop signal.
+            biased;
+            appended = self.log.append_message(text) => appended,
+            () = self.cancel.cancelled() => Err(AppendError::Stopped),
+        }
     }
 
     /// Sends raw output, such as a child process's, that may not be UTF-8.
     /// SSE is UTF-8 text, so each invalid sequence becomes U+FFFD; valid
     /// text is sent unchanged. Still one event.
     pub async fn emit_bytes(&self, bytes: &[u8]) -> Result<u64, AppendError> {
-        self.log
-            .append_message(&String::from_utf8_lossy(bytes))
-            .await
+        self.emit(&String::from_utf8_lossy(bytes)).await
     }
 
     /// How many readers are following the job's output right now.

@@ -120,6 +120,10 @@ pub enum AppendError {
     /// disk, a database that is down): nothing more can be kept.
     #[error("the job store is unavailable (a full disk?); nothing more can be kept")]
     StoreUnavailable,
+    /// The job was asked to stop (cancelled, or the server is shutting
+    /// down) while its emit waited for room in the store's buffer.
+    #[error("the job was asked to stop")]
+    Stopped,
     /// The job has ended; its log takes no more events.
     #[error("the job has ended; no more messages can be sent")]
     Closed,

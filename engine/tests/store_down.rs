@@ -135,3 +135,32 @@ async fn a_full_disk_fails_the_job_after_a_bounded_wait_and_refuses_new_ones() {
     engine.submit(chatty(owner)).await.unwrap();
     assert_eq!(engine.run_next().await, JobState::Succeeded);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_job_blocked_on_a_full_buffer_stops_when_cancelled() {
+    let store = Arc::new(FullDisk::default());
+    let engine = Engine::open(
+        EngineConfig::default(),
+        registry(),
+        Arc::clone(&store) as Arc<dyn Store>,
+    )
+    .await
+    .unwrap();
+    let owner = SessionId::random();
+    let job = engine.submit(chatty(owner)).await.unwrap();
+    store.failing.store(true, Ordering::SeqCst);
+    let run = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.run_next().await }
+    });
+    // Until its emits wait: the buffer is full.
+    while engine.ready() != Err("the job store fails to write") || job.log.last_seq() < 8_000 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = tokio::time::Instant::now();
+    engine.cancel(owner, job.id).await.unwrap();
+    assert_eq!(run.await.unwrap(), JobState::Cancelled);
+    // Its waiting emit gave up at once; only its end waited (in memory
+    // after the bounded wait), not a second wait for the emit.
+    assert!(started.elapsed() < STORE_WAIT + Duration::from_secs(5));
+}

@@ -69,7 +69,7 @@ impl Engine {
         if job.log.set_running().await.is_err() {
             return; // already closed (cancelled)
         }
-        let emitter = Emitter::new(Arc::clone(&job.log));
+        let emitter = Emitter::new(Arc::clone(&job.log), job.cancel.clone());
         // Its own task: a panicking job fails alone.
         let handle = self.inner.tasks.spawn(run(ctx, emitter));
         let result = handle.await;
