@@ -187,3 +187,41 @@ async fn one_address_cannot_take_every_connection() {
     drop(held);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn cookieless_streams_from_one_address_cannot_take_the_global_cap() {
+    // Every request without a cookie is a new session, so the cap per
+    // session does not hold them; the cap per address does.
+    let app = spawn_app(Config {
+        streams_total: 40,
+        max_connections_per_address: 20,
+        ..Config::default()
+    })
+    .await;
+    let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let open_from = |source: &'static str| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        let mut conn = socket
+            .connect(format!("127.0.0.1:{port}").parse().unwrap())
+            .await
+            .unwrap();
+        conn.write_all(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        let ok = conn.read_exact(&mut head).await.is_ok() && head.starts_with(b"HTTP/1.1 200");
+        (ok, conn)
+    };
+    let mut held = Vec::new();
+    for _ in 0..30 {
+        held.push(open_from("127.0.0.1").await);
+    }
+    let opened = held.iter().filter(|(ok, _)| *ok).count();
+    assert_eq!(opened, 20, "one address holds at most its cap");
+    // Another address still gets a stream: the global cap was not taken.
+    let (ok, _other) = open_from("127.0.0.2").await;
+    assert!(ok, "the streams of one address took the global cap");
+    drop(held);
+    app.shutdown().await;
+}
