@@ -44,7 +44,8 @@ pub use crate::model::{
 /// directly, under the same lock as the events they go with.
 pub(crate) struct LogState {
     events: VecDeque<Arc<Event>>,
-    /// Encoded bytes of the retained events.
+    /// Memory the retained events hold ([`Event::size`]: text, frame and
+    /// the event itself).
     bytes: usize,
     /// The sequence id the next event gets.
     next_seq: u64,
@@ -160,7 +161,7 @@ impl Log {
     /// events beyond the bounds.
     pub(crate) fn keep(&self, st: &mut LogState, event: Arc<Event>) {
         st.lines = st.lines.max(event.line);
-        st.bytes += event.frame.len();
+        st.bytes += event.size();
         st.events.push_back(event);
         // Never the one just pushed: a single message is already bounded
         // by max_message_bytes.
@@ -168,7 +169,7 @@ impl Log {
             && (st.events.len() > self.limits.max_events || st.bytes > self.limits.max_bytes)
         {
             if let Some(old) = st.events.pop_front() {
-                st.bytes -= old.frame.len();
+                st.bytes -= old.size();
                 st.dropped_through = old.seq;
             }
         }

@@ -55,6 +55,12 @@ pub struct Event {
 }
 
 impl Event {
+    /// Bytes of memory the event holds: its text, its frame and itself.
+    /// What the log's byte bound counts.
+    pub fn size(&self) -> usize {
+        self.text.len() + self.frame.len() + std::mem::size_of::<Event>()
+    }
+
     /// The event, encoded now: the one place an event's bytes are made.
     pub(crate) fn encoded(seq: u64, kind: EventKind, text: Box<str>, line: u64) -> Arc<Event> {
         let frame = sse::event(seq, kind.event_type(), &text);

@@ -28,8 +28,10 @@ struct HookStore {
     hook: Mutex<Option<(Hook, bool)>>,
     /// Bytes of text the last `events` call (a load) returned.
     loaded: std::sync::atomic::AtomicUsize,
-    /// `events` calls (loads) so far; each takes 100 ms.
+    /// `events` calls (loads) so far.
     loads: std::sync::atomic::AtomicUsize,
+    /// Loads wait while this is false.
+    loads_open: tokio::sync::watch::Sender<bool>,
 }
 
 impl HookStore {
@@ -53,7 +55,7 @@ impl Store for HookStore {
         max_bytes: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = self.loads_open.subscribe().wait_for(|open| *open).await;
         let events = self.inner.events(id, limit, max_bytes).await?;
         let bytes = events.iter().map(|e| e.text.len()).sum();
         self.loaded
@@ -141,6 +143,7 @@ async fn setup(config: EngineConfig) -> Setup {
         hook: Mutex::new(None),
         loaded: Default::default(),
         loads: Default::default(),
+        loads_open: tokio::sync::watch::Sender::new(true),
     });
     let gate = Arc::new(Semaphore::new(0));
     // The window of 100 events, unless the test sets its own bounds.
@@ -451,12 +454,18 @@ async fn concurrent_requests_for_a_stored_job_share_one_load() {
     let id = job.id;
     drop(job);
     let before = s.store.loads.load(std::sync::atomic::Ordering::SeqCst);
-    let finds: Vec<_> = (0..20)
-        .map(|_| {
-            let (engine, owner) = (s.engine.clone(), s.owner);
-            tokio::spawn(async move { engine.find(owner, id).await.unwrap().unwrap() })
-        })
-        .collect();
+    // The first request's load waits until the others have asked too.
+    s.store.loads_open.send_replace(false);
+    let find = |engine: Engine, owner| {
+        tokio::spawn(async move { engine.find(owner, id).await.unwrap().unwrap() })
+    };
+    let mut finds = vec![find(s.engine.clone(), s.owner)];
+    while s.store.loads.load(std::sync::atomic::Ordering::SeqCst) == before {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    finds.extend((0..19).map(|_| find(s.engine.clone(), s.owner)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.store.loads_open.send_replace(true);
     let mut jobs = Vec::new();
     for f in finds {
         jobs.push(f.await.unwrap());

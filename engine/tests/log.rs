@@ -176,9 +176,11 @@ async fn bound_on_events_drops_oldest_and_reports_gap() {
 
 #[tokio::test]
 async fn bound_on_bytes_drops_oldest() {
-    // "id: N\ndata: xxxxxxxxxx\n\n" is 25 bytes for a one-digit id.
+    // Each event holds its text (10 bytes), its frame ("id: N\ndata:
+    // xxxxxxxxxx\n\n", 25 bytes) and itself: room for two, not three.
+    let one = 10 + 25 + std::mem::size_of::<jobstream_engine::Event>();
     let limits = LogLimits {
-        max_bytes: 60,
+        max_bytes: 2 * one + one / 2,
         ..LogLimits::default()
     };
     let log = EventLog::new(limits);
@@ -188,7 +190,8 @@ async fn bound_on_bytes_drops_oldest() {
     let snap = log.snapshot();
     assert_eq!(snap.events.len(), 2);
     assert_eq!(snap.events[0].seq, 3);
-    assert!(snap.events.iter().map(|e| e.frame.len()).sum::<usize>() <= 60);
+    assert!(snap.events.iter().map(|e| e.size()).sum::<usize>() <= limits.max_bytes);
+    assert_eq!(snap.events[0].size(), one);
 }
 
 #[tokio::test]

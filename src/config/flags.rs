@@ -60,7 +60,8 @@ pub(super) struct Flags {
           value_parser = whole::<16, 10_000_000>)]
     log_events: u64,
 
-    /// Encoded bytes kept per job, likewise (1024 to 2^34)
+    /// Bytes of memory the events kept per job may hold (text, encoded
+    /// frame and bookkeeping), likewise (1024 to 2^34)
     #[arg(long, env = "JOBSTREAM_LOG_BYTES", value_name = "BYTES",
           default_value_t = Config::default().engine.log_limits.max_bytes as u64,
           value_parser = whole::<1024, { 1 << 34 }>)]
