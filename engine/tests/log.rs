@@ -177,8 +177,8 @@ async fn bound_on_events_drops_oldest_and_reports_gap() {
 #[tokio::test]
 async fn bound_on_bytes_drops_oldest() {
     // Each event holds its text (10 bytes), its frame ("id: N\ndata:
-    // xxxxxxxxxx\n\n", 25 bytes) and itself: room for two, not three.
-    let one = 10 + 25 + std::mem::size_of::<jobstream_engine::Event>();
+    // xxxxxxxxxx\n\n", 24 bytes) and itself: room for two, not three.
+    let one = 10 + 24 + std::mem::size_of::<jobstream_engine::Event>();
     let limits = LogLimits {
         max_bytes: 2 * one + one / 2,
         ..LogLimits::default()
