@@ -19,7 +19,7 @@ use crate::model::{
     AppendError, Event, EventKind, JobState, LogLimits, Progress, Snapshot, MAX_PROGRESS_LABEL,
 };
 use crate::sse;
-use crate::store::{now_ms, JobRecord, Op, StoredEvent, Write, STORE_WAIT};
+use crate::store::{now_ms, JobRecord, Op, StoredEvent, Write, STORE_WAIT, WRITE_BUFFER_BYTES};
 use jobstream_protocol::End;
 
 /// Where a log sends its writes, and whose feed it bumps.
@@ -29,6 +29,8 @@ pub(crate) struct Links {
     pub job: JobId,
     /// The writer task's queue.
     pub writes: mpsc::Sender<Op>,
+    /// Bytes left in the writer's buffer.
+    pub room: Arc<tokio::sync::Semaphore>,
     /// The owner's feed: its counter goes up on every visible change of
     /// any of the owner's jobs (state, progress).
     pub feed: Arc<watch::Sender<u64>>,
@@ -47,9 +49,9 @@ enum Seen {
 struct Change<'a> {
     log: &'a Log,
     st: &'a mut LogState,
-    /// The reserved room in the writer's queue, and the job the writes are
-    /// for; `None` for a log in memory only.
-    outbox: Option<(JobId, PermitIterator<'a, Op>)>,
+    /// The reserved room in the writer's queue (places and bytes), and the
+    /// job the writes are for; `None` for a log in memory only.
+    outbox: Option<Outbox<'a>>,
 }
 
 impl Change<'_> {
@@ -61,17 +63,35 @@ impl Change<'_> {
 
     /// Sends a write with one of the reserved permits.
     fn send(&mut self, write: impl FnOnce(JobId) -> Write) {
-        if let Some((job, permits)) = &mut self.outbox {
-            let permit = permits.next();
+        if let Some(outbox) = &mut self.outbox {
+            let permit = outbox.places.next();
             debug_assert!(
                 permit.is_some(),
                 "a commit sent more writes than it reserved"
             );
             if let Some(permit) = permit {
-                permit.send(Op::Write(write(*job)));
+                // The bytes go with the first write: freed once it is stored.
+                permit.send(Op::Write(write(outbox.job), outbox.bytes.take()));
             }
         }
     }
+}
+
+/// Room taken in the writer's buffer for a write of fixed size (a state
+/// change, the sentinel).
+const SMALL_ROOM: usize = 256;
+
+/// What a change reserved in the writer's buffer.
+struct Outbox<'a> {
+    job: JobId,
+    places: PermitIterator<'a, Op>,
+    bytes: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// What an event of `kind` with `text` may hold, known before it is made:
+/// its room in the writer's buffer.
+fn room_for(kind: EventKind, text: &str) -> usize {
+    text.len() + sse::frame_bound(kind.event_type(), text) + std::mem::size_of::<Event>()
 }
 
 /// A job's event log. Cheap to share: clone the `Arc`.
@@ -172,7 +192,7 @@ impl EventLog {
     /// interrupted).
     async fn commit(
         &self,
-        writes: usize,
+        (writes, bytes): (usize, usize),
         seen: Seen,
         ending: bool,
         change: impl FnOnce(&mut Change<'_>),
@@ -182,9 +202,18 @@ impl EventLog {
         let outbox = match &self.links {
             None => None,
             Some(links) => {
-                match tokio::time::timeout(STORE_WAIT, links.writes.reserve_many(writes)).await {
-                    Ok(Ok(permits)) => Some((links.job, permits)),
-                    Ok(Err(_)) => return Err(AppendError::Closed),
+                let bytes = u32::try_from(bytes.min(WRITE_BUFFER_BYTES)).unwrap_or(u32::MAX);
+                let room = async {
+                    let bytes = Arc::clone(&links.room).acquire_many_owned(bytes).await;
+                    (bytes, links.writes.reserve_many(writes).await)
+                };
+                match tokio::time::timeout(STORE_WAIT, room).await {
+                    Ok((Ok(bytes), Ok(places))) => Some(Outbox {
+                        job: links.job,
+                        places,
+                        bytes: Some(bytes),
+                    }),
+                    Ok(_) => return Err(AppendError::Closed),
                     Err(_) if ending => {
                         tracing::error!(job = %links.job, "the store took no writes in time; the job ends in memory only");
                         None
@@ -228,14 +257,19 @@ impl EventLog {
         let max = self.log.limits().max_job_bytes;
         let mut too_large = false;
         let appended = self
-            .commit(1, Seen::ByReaders, false, |c| {
-                if c.st.said + text.len() as u64 > max {
-                    too_large = true;
-                    return;
-                }
-                c.st.said += text.len() as u64;
-                c.event(EventKind::Message, text.into());
-            })
+            .commit(
+                (1, room_for(EventKind::Message, text)),
+                Seen::ByReaders,
+                false,
+                |c| {
+                    if c.st.said + text.len() as u64 > max {
+                        too_large = true;
+                        return;
+                    }
+                    c.st.said += text.len() as u64;
+                    c.event(EventKind::Message, text.into());
+                },
+            )
             .await;
         if too_large {
             return Err(AppendError::JobTooLarge { limit: max });
@@ -245,7 +279,7 @@ impl EventLog {
 
     /// Records that the job started running.
     pub async fn set_running(&self) -> Result<u64, AppendError> {
-        self.commit(2, Seen::InList, false, |c| {
+        self.commit((2, SMALL_ROOM), Seen::InList, false, |c| {
             let at = now_ms();
             c.st.state = JobState::Running;
             c.st.started_at = Some(at);
@@ -284,7 +318,8 @@ impl EventLog {
             label: label.map(str::to_owned),
         };
         let data = serde_json::to_string(&progress).expect("progress serialises");
-        self.commit(2, Seen::InList, false, |c| {
+        let room = room_for(EventKind::Progress, &data) + SMALL_ROOM;
+        self.commit((2, room), Seen::InList, false, |c| {
             c.event(EventKind::Progress, data.into_boxed_str());
             c.send(|job| Write::Progress {
                 job,
@@ -306,7 +341,8 @@ impl EventLog {
             error: error.clone(),
         })
         .expect("a state and a string serialise");
-        self.commit(3, Seen::InList, true, |c| {
+        let room = room_for(EventKind::End, &data) + 2 * SMALL_ROOM;
+        self.commit((3, room), Seen::InList, true, |c| {
             let at = now_ms();
             c.st.state = state;
             c.st.error.clone_from(&error);

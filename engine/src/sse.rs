@@ -47,15 +47,19 @@ pub fn lines(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// At least the length of [`event`]'s frame for `data`: what a frame may
+/// take, known before it is made.
+pub fn frame_bound(event_type: Option<&str>, data: &str) -> usize {
+    data.len() + lines(data).count() * 7 + 32 + event_type.map_or(0, |t| t.len() + 8)
+}
+
 /// Encodes one event: `id:`, optional `event:` and one `data:` line per
 /// line of `data`.
 ///
 /// `event_type` must be a fixed name chosen by this crate (no line ends).
 pub fn event(id: u64, event_type: Option<&str>, data: &str) -> Bytes {
     debug_assert!(event_type.is_none_or(|t| !t.contains(['\r', '\n'])));
-    let line_count = lines(data).count();
-    let mut buf =
-        BytesMut::with_capacity(data.len() + line_count * 7 + 32 + event_type.map_or(0, str::len));
+    let mut buf = BytesMut::with_capacity(frame_bound(event_type, data));
     // Writing an integer into a growable buffer cannot fail.
     writeln!(buf, "id: {id}").expect("BytesMut grows as needed");
     if let Some(t) = event_type {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobstream_engine::store::{JobRecord, StoredEvent, Write, STORE_WAIT};
+use jobstream_engine::store::{JobRecord, StoredEvent, Write, STORE_WAIT, WRITE_BUFFER_BYTES};
 use jobstream_engine::{
     Emitter, Engine, EngineConfig, JobContext, JobId, JobState, NewJob, Params, Registry,
     SessionId, Store, StoreError, SubmitError,
@@ -76,6 +76,17 @@ fn registry() -> Registry {
         |_: JobContext, _: NoParams, out: Emitter| async move {
             for i in 0..20_000 {
                 out.emit(&format!("line {i}")).await?;
+            }
+            Ok(())
+        },
+    );
+    // Says 5,000 messages of 60 KB (300 MB).
+    r.register(
+        "big",
+        |_: JobContext, _: NoParams, out: Emitter| async move {
+            let text = "b".repeat(60_000);
+            for _ in 0..5_000 {
+                out.emit(&text).await?;
             }
             Ok(())
         },
@@ -163,4 +174,49 @@ async fn a_job_blocked_on_a_full_buffer_stops_when_cancelled() {
     // Its waiting emit gave up at once; only its end waited (in memory
     // after the bounded wait), not a second wait for the emit.
     assert!(started.elapsed() < STORE_WAIT + Duration::from_secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_write_buffer_is_bounded_in_bytes_not_only_in_writes() {
+    let store = Arc::new(FullDisk::default());
+    let engine = Engine::open(
+        EngineConfig::default(),
+        registry(),
+        Arc::clone(&store) as Arc<dyn Store>,
+    )
+    .await
+    .unwrap();
+    let owner = SessionId::random();
+    let job = engine
+        .submit(NewJob {
+            kind: "big".into(),
+            ..chatty(owner)
+        })
+        .await
+        .unwrap();
+    store.failing.store(true, Ordering::SeqCst);
+    let run = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.run_next().await }
+    });
+    // Until its emits wait.
+    let mut last = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = job.log.last_seq();
+        if now == last && now > 0 {
+            break;
+        }
+        last = now;
+    }
+    // 60 KB messages (each held as text and frame): far fewer than the
+    // 8,192 writes the buffer has places for.
+    let held = last as usize * 2 * 60_000;
+    assert!(
+        held <= WRITE_BUFFER_BYTES + 2 * 60_000,
+        "{last} messages waiting"
+    );
+    assert!(engine.ready().is_err());
+    engine.cancel(owner, job.id).await.unwrap();
+    assert_eq!(run.await.unwrap(), JobState::Cancelled);
 }

@@ -26,6 +26,7 @@ impl Engine {
         Links {
             job,
             writes: self.inner.writes.clone(),
+            room: Arc::clone(&self.inner.room),
             feed: self.feed(owner),
         }
     }

@@ -269,22 +269,25 @@ impl Engine {
                     capacity: self.inner.config.queue_capacity,
                 });
             }
-            permit.send(Op::Write(Write::Insert(Box::new(JobRecord {
-                id,
-                owner: new.owner,
-                kind: new.kind,
-                params: new.params,
-                display_name: new.display_name,
-                locale: new.locale,
-                state: JobState::Queued,
-                error: None,
-                progress: None,
-                progress_label: None,
-                created_at,
-                started_at: None,
-                finished_at: None,
-                last_seq: 0,
-            }))));
+            permit.send(Op::Write(
+                Write::Insert(Box::new(JobRecord {
+                    id,
+                    owner: new.owner,
+                    kind: new.kind,
+                    params: new.params,
+                    display_name: new.display_name,
+                    locale: new.locale,
+                    state: JobState::Queued,
+                    error: None,
+                    progress: None,
+                    progress_label: None,
+                    created_at,
+                    started_at: None,
+                    finished_at: None,
+                    last_seq: 0,
+                })),
+                None,
+            ));
             // Into the table before the queue, under the queue lock, so a
             // worker never runs a job that cannot be looked up.
             lock(&self.inner.table).jobs.insert(id, Arc::clone(&job));

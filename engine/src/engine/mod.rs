@@ -96,6 +96,9 @@ struct Inner {
     /// The last `created_at` handed out: creation times strictly increase,
     /// so "newest first" is the order jobs were submitted in.
     last_created: AtomicU64,
+    /// Bytes the events waiting for the store may still take
+    /// ([`crate::store::WRITE_BUFFER_BYTES`] in all).
+    room: Arc<tokio::sync::Semaphore>,
     /// Whether the store took the writer's last batch.
     store_healthy: Arc<AtomicBool>,
     /// Jobs being loaded back from the store, shared by the requests that
@@ -161,6 +164,9 @@ impl Engine {
                 tasks: TaskTracker::new(),
                 last_created: AtomicU64::new(0),
                 store_healthy,
+                room: Arc::new(tokio::sync::Semaphore::new(
+                    crate::store::WRITE_BUFFER_BYTES,
+                )),
                 loading: Mutex::default(),
             }),
         };
@@ -204,7 +210,7 @@ impl Engine {
         if !self.inner.store_healthy.load(Ordering::SeqCst) {
             return Err("the job store fails to write");
         }
-        if self.inner.writes.capacity() == 0 {
+        if self.inner.writes.capacity() == 0 || self.inner.room.available_permits() == 0 {
             return Err("the job store is behind");
         }
         Ok(())

@@ -31,6 +31,11 @@ pub use sqlite::SqliteStore;
 /// while it is full. It also bounds how many events a `kill -9` can lose.
 pub const WRITE_BUFFER: usize = 8192;
 
+/// Most bytes the events waiting for the store may hold ([`crate::Event::size`]
+/// of each, counted before it is made): a job's emit waits beyond it, as it
+/// does beyond [`WRITE_BUFFER`] writes.
+pub const WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+
 /// Longest a change waits for room in the write buffer before the store is
 /// taken as unavailable: the job's emit then fails (see
 /// [`crate::AppendError::StoreUnavailable`]).
@@ -189,8 +194,9 @@ pub trait Store: Send + Sync + 'static {
 /// What the writer task receives.
 #[derive(Debug)]
 pub(crate) enum Op {
-    /// Persist this.
-    Write(Write),
+    /// Persist this; its room in [`WRITE_BUFFER_BYTES`] is given back once
+    /// it is stored.
+    Write(Write, Option<tokio::sync::OwnedSemaphorePermit>),
     /// Answer once everything sent before is persisted.
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -208,11 +214,15 @@ pub(crate) async fn run_writer(
     use std::sync::atomic::Ordering;
     let mut ops = Vec::with_capacity(WRITE_BATCH);
     let mut writes = Vec::with_capacity(WRITE_BATCH);
+    let mut rooms = Vec::with_capacity(WRITE_BATCH);
     while rx.recv_many(&mut ops, WRITE_BATCH).await > 0 {
         let mut flushed = Vec::new();
         for op in ops.drain(..) {
             match op {
-                Op::Write(w) => writes.push(w),
+                Op::Write(w, room) => {
+                    writes.push(w);
+                    rooms.push(room);
+                }
                 Op::Flush(done) => flushed.push(done),
             }
         }
@@ -221,6 +231,7 @@ pub(crate) async fn run_writer(
             match store.write(&writes).await {
                 Ok(()) => {
                     writes.clear();
+                    rooms.clear();
                     if !healthy.swap(true, Ordering::SeqCst) {
                         tracing::info!("the store takes writes again");
                     }
