@@ -21,12 +21,12 @@ use crate::Config;
 /// cookie (`Secure` too when the request came over HTTPS, see
 /// [`is_secure`]).
 pub async fn visitor(State(config): State<Arc<Config>>, mut req: Request, next: Next) -> Response {
-    let (session, display_name, locale) = Visitor::from_headers(req.headers());
+    let secure = is_secure(&config, &req);
+    let (session, display_name, locale) = Visitor::from_headers(req.headers(), secure);
     let (session, is_new) = match session {
         Some(s) => (s, false),
         None => (SessionId::random(), true),
     };
-    let secure = is_secure(&config, &req);
     req.extensions_mut().insert(Visitor {
         session,
         display_name,

@@ -296,7 +296,14 @@ async fn first_cookie(app: &TestApp, path: &str, https: bool) -> String {
     assert_eq!(resp.status(), StatusCode::OK, "{path}");
     let cookies = set_cookies(&resp);
     assert_eq!(cookies.len(), 1, "{path}: {cookies:?}");
-    assert!(cookies[0].starts_with("jobstream_session="), "{cookies:?}");
+    // A Secure session cookie is `__Host-` prefixed: no sibling subdomain
+    // can set it.
+    let name = if is_secure(&cookies[0]) {
+        "__Host-jobstream_session="
+    } else {
+        "jobstream_session="
+    };
+    assert!(cookies[0].starts_with(name), "{cookies:?}");
     cookies[0].clone()
 }
 
@@ -382,5 +389,35 @@ async fn cookie_secure_makes_every_cookie_secure() {
     let cookies = rename(&app, false).await;
     assert_eq!(cookies.len(), 2, "session and name: {cookies:?}");
     assert!(cookies.iter().all(|c| is_secure(c)), "{cookies:?}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn over_https_a_plain_session_cookie_is_ignored_and_a_host_cookie_kept() {
+    let app = spawn_app(Config {
+        cookie_secure: true,
+        ..Config::default()
+    })
+    .await;
+    let id = jobstream_engine::SessionId::random();
+    // Planted by a sibling subdomain, say: not ours over HTTPS.
+    let resp = cookieless()
+        .get(app.url("/api/jobs"))
+        .header(header::COOKIE, format!("jobstream_session={id}"))
+        .send()
+        .await
+        .unwrap();
+    let set = set_cookies(&resp);
+    assert_eq!(set.len(), 1, "{set:?}");
+    assert!(set[0].starts_with("__Host-jobstream_session="), "{set:?}");
+    assert!(!set[0].contains(&id.to_string()));
+    // The prefixed one is the session: nothing new is set.
+    let resp = cookieless()
+        .get(app.url("/api/jobs"))
+        .header(header::COOKIE, format!("__Host-jobstream_session={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(set_cookies(&resp).is_empty());
     app.shutdown().await;
 }

@@ -7,8 +7,14 @@ use jobstream_engine::SessionId;
 
 use crate::i18n::Locale;
 
-/// Name of the HttpOnly cookie holding the session id.
+/// Name of the HttpOnly cookie holding the session id, over plain HTTP.
 pub const SESSION_COOKIE: &str = "jobstream_session";
+/// Its name over HTTPS. Browsers accept a `__Host-` cookie only with
+/// `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot set it
+/// for us: over HTTPS only this one names the session (a plain
+/// `jobstream_session`, which a sibling could have planted, is ignored and
+/// the visitor gets a new session of its own).
+pub const SECURE_SESSION_COOKIE: &str = "__Host-jobstream_session";
 /// Name of the cookie holding the language chosen with the switcher.
 pub const LANG_COOKIE: &str = "jobstream_lang";
 /// Name of the cookie holding the display name, percent-encoded.
@@ -45,9 +51,18 @@ pub fn lang_cookie(locale: Locale, secure: bool) -> String {
     ours(LANG_COOKIE, locale.tag().to_owned(), secure).to_string()
 }
 
+/// The session cookie's name: [`SECURE_SESSION_COOKIE`] over HTTPS.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
 /// The `Set-Cookie` value for a new session.
 pub fn session_cookie(session: SessionId, secure: bool) -> String {
-    ours(SESSION_COOKIE, session.to_string(), secure).to_string()
+    ours(session_cookie_name(secure), session.to_string(), secure).to_string()
 }
 
 /// What a request's cookies say. Each is taken from the first cookie of
@@ -63,8 +78,11 @@ pub(super) struct Sent {
     pub locale: Option<Locale>,
 }
 
-/// Reads our cookies from a request's `Cookie` headers.
-pub(super) fn read(headers: &http::HeaderMap) -> Sent {
+/// Reads our cookies from a request's `Cookie` headers; `secure`: the
+/// request came over HTTPS (the session is then read from
+/// [`SECURE_SESSION_COOKIE`] only).
+pub(super) fn read(headers: &http::HeaderMap, secure: bool) -> Sent {
+    let session_name = session_cookie_name(secure);
     let mut sent = Sent::default();
     for value in headers.get_all(http::header::COOKIE) {
         // Lossy rather than `to_str`: a byte that is not ASCII, in a cookie
@@ -74,7 +92,9 @@ pub(super) fn read(headers: &http::HeaderMap) -> Sent {
         for cookie in Cookie::split_parse_encoded(value.as_ref()).flatten() {
             let value = cookie.value();
             match cookie.name() {
-                SESSION_COOKIE if sent.session.is_none() => sent.session = value.parse().ok(),
+                name if name == session_name && sent.session.is_none() => {
+                    sent.session = value.parse().ok();
+                }
                 NAME_COOKIE if sent.name.is_none() => sent.name = super::validate_name(value).ok(),
                 LANG_COOKIE if sent.locale.is_none() => sent.locale = Locale::from_tag(value),
                 _ => {}
@@ -87,6 +107,28 @@ pub(super) fn read(headers: &http::HeaderMap) -> Sent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read_plain(headers: &http::HeaderMap) -> Sent {
+        read(headers, false)
+    }
+
+    #[test]
+    fn over_https_only_the_host_prefixed_cookie_names_the_session() {
+        let (a, b) = (SessionId::random(), SessionId::random());
+        let both = format!("{SESSION_COOKIE}={a}; {SECURE_SESSION_COOKIE}={b}");
+        let h = headers(&[both.as_bytes()]);
+        assert_eq!(read(&h, true).session, Some(b));
+        assert_eq!(read(&h, false).session, Some(a));
+        // A plain one (a sibling subdomain may have set it) counts for nothing.
+        let planted = format!("{SESSION_COOKIE}={a}");
+        assert_eq!(read(&headers(&[planted.as_bytes()]), true).session, None);
+        let set = session_cookie(b, true);
+        assert!(
+            set.starts_with(&format!("{SECURE_SESSION_COOKIE}={b};")),
+            "{set}"
+        );
+        assert!(set.contains("Secure") && set.contains("Path=/") && !set.contains("Domain"));
+    }
 
     fn headers(cookies: &[&[u8]]) -> http::HeaderMap {
         let mut headers = http::HeaderMap::new();
@@ -131,9 +173,12 @@ mod tests {
     fn the_first_valid_session_wins() {
         let id = SessionId::random();
         let both = format!("{SESSION_COOKIE}={id}; {SESSION_COOKIE}=forged");
-        assert_eq!(read(&headers(&[both.as_bytes()])).session, Some(id));
+        assert_eq!(read_plain(&headers(&[both.as_bytes()])).session, Some(id));
         let forged_first = format!("{SESSION_COOKIE}=forged; {SESSION_COOKIE}={id}");
-        assert_eq!(read(&headers(&[forged_first.as_bytes()])).session, Some(id));
+        assert_eq!(
+            read_plain(&headers(&[forged_first.as_bytes()])).session,
+            Some(id)
+        );
     }
 
     #[test]
@@ -141,7 +186,7 @@ mod tests {
         let id = SessionId::random();
         let mut line = b"other=caf\xe9; broken; x=%FF; ".to_vec();
         line.extend_from_slice(format!("{SESSION_COOKIE}={id}; {LANG_COOKIE}=fr").as_bytes());
-        let sent = read(&headers(&[b"junk\xff=1", &line]));
+        let sent = read_plain(&headers(&[b"junk\xff=1", &line]));
         assert_eq!(sent.session, Some(id));
         assert_eq!(sent.locale, Some(Locale::Fr));
     }

@@ -22,8 +22,8 @@ pub mod cookies;
 pub mod error;
 
 pub use cookies::{
-    lang_cookie, name_cookie, session_cookie, COOKIE_MAX_AGE_SECS, LANG_COOKIE, NAME_COOKIE,
-    SESSION_COOKIE,
+    lang_cookie, name_cookie, session_cookie, session_cookie_name, COOKIE_MAX_AGE_SECS,
+    LANG_COOKIE, NAME_COOKIE, SECURE_SESSION_COOKIE, SESSION_COOKIE,
 };
 pub use error::{StreamLimit, UserError};
 
@@ -48,10 +48,14 @@ pub struct Visitor {
 }
 
 impl Visitor {
-    /// Reads the visitor from request headers. `None` for the session when
-    /// the cookie is missing or not a valid id (a new one is then made).
-    pub fn from_headers(headers: &http::HeaderMap) -> (Option<SessionId>, String, Locale) {
-        let sent = cookies::read(headers);
+    /// Reads the visitor from request headers (`secure`: it came over
+    /// HTTPS). `None` for the session when the cookie is missing or not a
+    /// valid id (a new one is then made).
+    pub fn from_headers(
+        headers: &http::HeaderMap,
+        secure: bool,
+    ) -> (Option<SessionId>, String, Locale) {
+        let sent = cookies::read(headers, secure);
         let locale = sent.locale.unwrap_or_else(|| {
             headers
                 .get(http::header::ACCEPT_LANGUAGE)
@@ -147,7 +151,7 @@ mod tests {
             let value = cookie.split(';').next().unwrap();
             let mut headers = http::HeaderMap::new();
             headers.insert(http::header::COOKIE, value.parse().unwrap());
-            let (_, got, _) = Visitor::from_headers(&headers);
+            let (_, got, _) = Visitor::from_headers(&headers, false);
             assert_eq!(got, name.trim());
         }
         // Cookies written before the `cookie` crate escaped them.
@@ -156,7 +160,7 @@ mod tests {
             http::header::COOKIE,
             "jobstream_name=Zo%C3%AB%20%E2%9C%93".parse().unwrap(),
         );
-        assert_eq!(Visitor::from_headers(&headers).1, "Zoë ✓");
+        assert_eq!(Visitor::from_headers(&headers, false).1, "Zoë ✓");
     }
 
     #[test]
@@ -171,7 +175,7 @@ mod tests {
             http::header::ACCEPT_LANGUAGE,
             "de-DE,de;q=0.9,en;q=0.8".parse().unwrap(),
         );
-        let (session, name, locale) = Visitor::from_headers(&headers);
+        let (session, name, locale) = Visitor::from_headers(&headers, false);
         assert_eq!(session, Some(id));
         assert_eq!(name, DEFAULT_NAME);
         assert_eq!(locale, Locale::De);
@@ -185,7 +189,7 @@ mod tests {
             .parse()
             .unwrap(),
         );
-        assert_eq!(Visitor::from_headers(&headers).2, Locale::Fr);
+        assert_eq!(Visitor::from_headers(&headers, false).2, Locale::Fr);
     }
 
     #[test]
@@ -195,7 +199,7 @@ mod tests {
             http::header::COOKIE,
             format!("{SESSION_COOKIE}=1").parse().unwrap(),
         );
-        assert_eq!(Visitor::from_headers(&headers).0, None);
+        assert_eq!(Visitor::from_headers(&headers, false).0, None);
     }
 
     #[test]
