@@ -59,6 +59,11 @@ pub trait Params: DeserializeOwned + Send + 'static {
     /// Whether the home page's form offers the kind (not for tools).
     const IN_FORM: bool = true;
 
+    /// Longest a job of the kind may run (the engine's
+    /// [`max_duration`](crate::EngineConfig::max_duration) caps it too):
+    /// then it is asked to stop and ends `failed`.
+    const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
     /// Checks relations between fields that the schema cannot express,
     /// naming the field at fault.
     fn validate(&self) -> Result<(), FieldError> {
@@ -85,7 +90,7 @@ pub enum PlanError {
 /// The job kinds a server offers.
 #[derive(Clone, Default)]
 pub struct Registry {
-    kinds: BTreeMap<String, (KindSchema, Planner)>,
+    kinds: BTreeMap<String, (KindSchema, Planner, std::time::Duration)>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -156,13 +161,14 @@ impl Registry {
                     as Runner,
             )
         });
-        self.kinds.insert(name.to_owned(), (schema, planner));
+        self.kinds
+            .insert(name.to_owned(), (schema, planner, P::MAX_DURATION));
         self
     }
 
     /// Checks `params` against kind `kind` and returns the job to run.
     pub fn plan(&self, kind: &str, params: &serde_json::Value) -> Result<Runner, PlanError> {
-        let (_, planner) = self.kinds.get(kind).ok_or_else(|| PlanError::UnknownKind {
+        let (_, planner, _) = self.kinds.get(kind).ok_or_else(|| PlanError::UnknownKind {
             kind: kind.to_owned(),
             known: self.kinds.keys().cloned().collect(),
         })?;
@@ -171,12 +177,17 @@ impl Registry {
 
     /// Every kind's schema, sorted by name.
     pub fn schemas(&self) -> impl Iterator<Item = &KindSchema> {
-        self.kinds.values().map(|(schema, _)| schema)
+        self.kinds.values().map(|(schema, ..)| schema)
+    }
+
+    /// Longest a job of `kind` may run ([`Params::MAX_DURATION`]).
+    pub fn max_duration(&self, kind: &str) -> Option<std::time::Duration> {
+        self.kinds.get(kind).map(|(.., max)| *max)
     }
 
     /// The schema of `kind`.
     pub fn schema(&self, kind: &str) -> Option<&KindSchema> {
-        self.kinds.get(kind).map(|(schema, _)| schema)
+        self.kinds.get(kind).map(|(schema, ..)| schema)
     }
 
     /// The registered kinds, sorted.

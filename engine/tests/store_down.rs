@@ -1,7 +1,8 @@
 //! A store that takes no writes (a full disk): a job's emits wait a
 //! bounded time and then fail it with a clear error, its end is still seen
 //! by its readers, new jobs are refused at once, and all recovers when the
-//! store does. On the tokio clock, paused: the waits pass at once.
+//! store does. And a job that runs past its time is stopped. On the tokio
+//! clock, paused: the waits pass at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -68,6 +69,13 @@ impl Store for FullDisk {
 struct NoParams {}
 impl Params for NoParams {}
 
+/// A kind allowed 10 minutes.
+#[derive(Deserialize)]
+struct Slow {}
+impl Params for Slow {
+    const MAX_DURATION: Duration = Duration::from_secs(600);
+}
+
 /// `chatty`: says more than the write buffer holds.
 fn registry() -> Registry {
     let mut r = Registry::new();
@@ -77,6 +85,21 @@ fn registry() -> Registry {
             for i in 0..20_000 {
                 out.emit(&format!("line {i}")).await?;
             }
+            Ok(())
+        },
+    );
+    // Runs for ever unless asked to stop; `stubborn` not even then.
+    r.register(
+        "endless",
+        |ctx: JobContext, _: Slow, _: Emitter| async move {
+            ctx.cancel.cancelled().await;
+            Err(jobstream_engine::JobError::new("stopped"))
+        },
+    );
+    r.register(
+        "stubborn",
+        |_: JobContext, _: Slow, _: Emitter| async move {
+            std::future::pending::<()>().await;
             Ok(())
         },
     );
@@ -219,4 +242,41 @@ async fn the_write_buffer_is_bounded_in_bytes_not_only_in_writes() {
     assert!(engine.ready().is_err());
     engine.cancel(owner, job.id).await.unwrap();
     assert_eq!(run.await.unwrap(), JobState::Cancelled);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_past_its_time_is_stopped_and_fails_saying_so() {
+    let engine = Engine::open(
+        EngineConfig {
+            max_duration: Duration::from_secs(3600),
+            ..EngineConfig::default()
+        },
+        registry(),
+        Arc::new(FullDisk::default()),
+    )
+    .await
+    .unwrap();
+    let owner = SessionId::random();
+    for kind in ["endless", "stubborn"] {
+        let job = engine
+            .submit(NewJob {
+                kind: kind.into(),
+                ..chatty(owner)
+            })
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        assert_eq!(engine.run_next().await, JobState::Failed, "{kind}");
+        // The kind's 10 minutes, not the engine's hour; a job that does
+        // not stop is abandoned 5 s later.
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(600) && took <= Duration::from_secs(606),
+            "{kind}: {took:?}"
+        );
+        assert_eq!(
+            job.log.snapshot().error.as_deref(),
+            Some("the job ran longer than its limit of 600 s and was stopped")
+        );
+    }
 }

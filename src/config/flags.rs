@@ -40,6 +40,13 @@ pub(super) struct Flags {
           value_parser = whole::<1, { 10 * 365 * 24 * 3600 }>)]
     retention_secs: u64,
 
+    /// Longest a job may run (a kind may allow less); then it is asked to
+    /// stop and ends failed (1 s to 1 year)
+    #[arg(long, env = "JOBSTREAM_JOB_MAX_SECS", value_name = "SECS",
+          default_value_t = Config::default().engine.max_duration.as_secs(),
+          value_parser = whole::<1, { 365 * 24 * 3600 }>)]
+    job_max_secs: u64,
+
     /// Jobs that run at once (1 to 1024)
     #[arg(long, env = "JOBSTREAM_WORKERS", value_name = "N",
           default_value_t = Config::default().engine.workers as u64,
@@ -231,6 +238,7 @@ impl Flags {
                 },
                 retained_jobs: size(self.retained_jobs),
                 retention: Duration::from_secs(self.retention_secs),
+                max_duration: Duration::from_secs(self.job_max_secs),
             },
             keep_alive: Duration::from_secs(self.keepalive_secs),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),

@@ -7,9 +7,10 @@ use std::net::IpAddr;
 use jobstream_engine::LogLimits;
 
 /// Every variable with a value its range accepts, none a default.
-const ALL: [(&str, &str); 22] = [
+const ALL: [(&str, &str); 23] = [
     ("JOBSTREAM_DATABASE_URL", "sqlite::memory:"),
     ("JOBSTREAM_RETENTION_SECS", "60"),
+    ("JOBSTREAM_JOB_MAX_SECS", "90"),
     ("JOBSTREAM_WORKERS", "8"),
     ("JOBSTREAM_QUEUE", "5"),
     ("JOBSTREAM_LOG_EVENTS", "100"),
@@ -98,6 +99,7 @@ fn reads_every_variable() {
     let c = with(&ALL).unwrap();
     assert_eq!(c.database_url, "sqlite::memory:");
     assert_eq!(c.engine.retention, Duration::from_secs(60));
+    assert_eq!(c.engine.max_duration, Duration::from_secs(90));
     assert_eq!((c.engine.workers, c.engine.queue_capacity), (8, 5));
     assert_eq!(
         c.engine.log_limits,

@@ -62,6 +62,9 @@ pub struct EngineConfig {
     pub retained_jobs: usize,
     /// Finished jobs are deleted from the store this long after they ended.
     pub retention: Duration,
+    /// Longest any job may run (a kind may allow less): then it is asked
+    /// to stop, given [`STOP_GRACE`] to do so, and ends `failed`.
+    pub max_duration: Duration,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +75,7 @@ impl Default for EngineConfig {
             log_limits: LogLimits::default(),
             retained_jobs: 1000,
             retention: Duration::from_secs(7 * 24 * 3600),
+            max_duration: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -129,6 +133,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// How long a read waits for pending writes to be stored before it
 /// answers that the store is unavailable.
 const PENDING_WRITES_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a job asked to stop for running too long has before it is
+/// abandoned.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// The end message of a job that was running when the server stopped.
 pub const INTERRUPTED: &str = "the server stopped while this job was running";

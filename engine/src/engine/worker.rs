@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{lock, Engine, Job, INTERRUPTED};
+use super::{lock, Engine, Job, INTERRUPTED, STOP_GRACE};
 use crate::job::{Emitter, JobContext};
 use crate::model::JobState;
 use crate::registry::Runner;
@@ -70,10 +70,40 @@ impl Engine {
             return; // already closed (cancelled)
         }
         let emitter = Emitter::new(Arc::clone(&job.log), job.cancel.clone());
+        let max = self
+            .inner
+            .registry
+            .max_duration(&job.kind)
+            .map_or(self.inner.config.max_duration, |m| {
+                m.min(self.inner.config.max_duration)
+            });
         // Its own task: a panicking job fails alone.
-        let handle = self.inner.tasks.spawn(run(ctx, emitter));
-        let result = handle.await;
-        let (state, error) = if job.cancelled.load(Ordering::SeqCst) {
+        let mut handle = self.inner.tasks.spawn(run(ctx, emitter));
+        let mut overran = false;
+        let result = tokio::select! {
+            result = &mut handle => result,
+            () = tokio::time::sleep(max) => {
+                overran = true;
+                job.cancel.cancel();
+                match tokio::time::timeout(STOP_GRACE, &mut handle).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::warn!(job = %job.id, kind = %job.kind, "a job over its time did not stop; abandoned");
+                        handle.abort();
+                        (&mut handle).await
+                    }
+                }
+            }
+        };
+        let (state, error) = if overran {
+            (
+                JobState::Failed,
+                Some(format!(
+                    "the job ran longer than its limit of {} s and was stopped",
+                    max.as_secs()
+                )),
+            )
+        } else if job.cancelled.load(Ordering::SeqCst) {
             (JobState::Cancelled, None)
         } else {
             match result {
