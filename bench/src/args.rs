@@ -25,6 +25,10 @@ pub enum Scenario {
     Jobs(Jobs),
     /// Jobs started per second through POST /api/jobs (jobstream only)
     Start(Start),
+    /// R readers catch up at once on a finished `log` job of L lines from
+    /// its first event (jobstream only): the server's peak memory and the
+    /// time to read it all
+    Catchup(Catchup),
     /// The side-by-side comparison of recorded runs
     Report(Report),
 }
@@ -147,6 +151,48 @@ pub struct Start {
     pub out: Output,
 }
 
+/// How a `catchup` reader reads the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Via {
+    /// `GET /api/jobs/{id}/events?last_event_id=0`
+    Events,
+    /// `GET /api/jobs/{id}/output`
+    Output,
+}
+
+impl Via {
+    pub fn name(self) -> &'static str {
+        match self {
+            Via::Events => "events",
+            Via::Output => "output",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Catchup {
+    #[command(flatten)]
+    pub url: Url,
+    /// The server's process: its memory is read, and its peak reset, in
+    /// /proc/PID
+    #[arg(long, value_parser = count::<u32>)]
+    pub pid: u32,
+    /// Lines of the `log` job
+    #[arg(long, default_value_t = 200_000, value_parser = count::<u64>)]
+    pub lines: u64,
+    /// Readers at once
+    #[arg(long, default_value_t = 100, value_parser = count::<usize>)]
+    pub readers: usize,
+    /// What they read
+    #[arg(long, value_enum, default_value_t = Via::Events)]
+    pub via: Via,
+    /// The server's SQLite file, to report what the job added to it
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: Output,
+}
+
 #[derive(Debug, Args)]
 pub struct Report {
     /// The runs to compare (JSON lines)
@@ -212,6 +258,8 @@ mod tests {
             format!("jobs {j} --jobs 16 --events 5000 {out}"),
             format!("start {j} --concurrency 2 --duration 2 {out}"),
             "report --results target/bench/smoke.jsonl".to_owned(),
+            format!("catchup {j} --pid 41 --lines 2000 --readers 10 --db /tmp/x.db {out}"),
+            format!("catchup {j} --pid 41 --lines 200_000 --readers 100 --via output"),
             "report --results r.jsonl --markdown BENCHMARKS.md --svg bench/chart.svg".to_owned(),
         ] {
             if let Err(e) = parse(&line) {
@@ -259,6 +307,8 @@ mod tests {
             "idle -n lots",
             "idle --pids 1,x",
             "warmup",
+            "catchup --lines 10",
+            "catchup --pid 1 --via sse",
             "",
         ] {
             assert!(parse(line).is_err(), "{line:?} was accepted");
@@ -268,7 +318,7 @@ mod tests {
     #[test]
     fn help_lists_each_scenario() {
         let help = Cli::command().render_help().to_string();
-        for scenario in ["idle", "fanout", "jobs", "start", "report"] {
+        for scenario in ["idle", "fanout", "jobs", "start", "catchup", "report"] {
             assert!(help.contains(scenario), "{scenario} missing:\n{help}");
         }
     }

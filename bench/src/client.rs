@@ -104,31 +104,56 @@ impl Target {
         match self.kind {
             Server::Nchan => Ok(format!("bench{:x}", now_ns())),
             Server::Jobstream => {
-                let body = serde_json::json!({"kind": "bench", "params": {
+                self.start_job(serde_json::json!({"kind": "bench", "params": {
                     "events": events, "size": size, "rate": rate,
                     "readers": readers.min(1_000_000), "wait_ms": 600_000,
-                }});
-                let mut api = self.api_conn(0).await?;
-                let resp = api
-                    .send("POST", "/api/jobs", Some(body.to_string()))
-                    .await?;
-                let status = resp.status();
-                let body = resp
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if status != 201 {
-                    return Err(format!(
-                        "POST /api/jobs answered {status}: {}",
-                        String::from_utf8_lossy(&body.to_bytes())
-                    ));
-                }
-                let v: serde_json::Value =
-                    serde_json::from_slice(&body.to_bytes()).map_err(|e| e.to_string())?;
-                Ok(v["id"].as_str().ok_or("no id")?.to_owned())
+                }}))
+                .await
             }
         }
+    }
+
+    /// Starts a jobstream job (`{"kind", "params"}`); returns its id.
+    pub async fn start_job(&self, body: serde_json::Value) -> Result<String, String> {
+        let mut api = self.api_conn(0).await?;
+        let resp = api
+            .send("POST", "/api/jobs", Some(body.to_string()))
+            .await?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        if status != 201 {
+            return Err(format!(
+                "POST /api/jobs answered {status}: {}",
+                String::from_utf8_lossy(&body.to_bytes())
+            ));
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&body.to_bytes()).map_err(|e| e.to_string())?;
+        Ok(v["id"].as_str().ok_or("no id")?.to_owned())
+    }
+
+    /// `GET path` on a fresh connection from source address `source`, in
+    /// the session; an answer other than 200 is an error.
+    pub async fn get(&self, path: &str, source: usize) -> Result<Conn, String> {
+        let mut sender = connect(self.addr, source).await?;
+        let req = Request::get(path)
+            .header("host", self.addr.to_string())
+            .header("accept", "*/*")
+            .header("cookie", &self.cookie)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        if resp.status() != 200 {
+            return Err(format!("GET {path} answered {}", resp.status()));
+        }
+        Ok(Conn {
+            resp,
+            _sender: sender,
+        })
     }
 
     /// Opens one subscriber on `channel`.
@@ -308,6 +333,22 @@ pub struct Seen {
 const QUIET: Duration = Duration::from_secs(120);
 
 impl Conn {
+    /// The response body, chunk by chunk.
+    pub fn body(self) -> BodyStream<Incoming> {
+        BodyStream::new(self.resp.into_body())
+    }
+
+    /// The whole response body as JSON.
+    pub async fn json(self) -> Result<serde_json::Value, String> {
+        let body = self
+            .resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::from_slice(&body.to_bytes()).map_err(|e| e.to_string())
+    }
+
     /// Reads until the server ends the stream (keep-alives and all).
     pub async fn drain(self) {
         let mut body = BodyStream::new(self.resp.into_body());

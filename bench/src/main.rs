@@ -6,6 +6,7 @@
 //! jobstream-bench fanout --target T --url U -n N --events E --size B [--rate R]
 //! jobstream-bench jobs   --url U --jobs J --events E --size B [--rate R]
 //! jobstream-bench start  --url U [--concurrency C] [--duration S]
+//! jobstream-bench catchup --url U --pid P [--lines L] [--readers R] [--via events|output]
 //! jobstream-bench report --results FILE [--markdown FILE] [--svg FILE]
 //! ```
 //!
@@ -23,6 +24,7 @@
 //! subscriber.
 
 mod args;
+mod catchup;
 mod client;
 mod hist;
 mod report;
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Scenario::Fanout(a) => measure("fanout", &a.out, fanout(&a)),
         Scenario::Jobs(a) => measure("jobs", &a.out, jobs(&a)),
         Scenario::Start(a) => measure("start", &a.out, start(&a)),
+        Scenario::Catchup(a) => measure("catchup", &a.out, catchup::run(&a)),
     }
 }
 
