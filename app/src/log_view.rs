@@ -170,30 +170,15 @@ pub fn rows_html(lines: &[jobstream_protocol::Line]) -> String {
                 // Class names are made of `fg-N`, `bg-N` and `bold` only.
                 Some(class) => {
                     let _ = write!(out, r#"<span class="{class}">"#);
-                    escape_into(&mut out, &span.text);
+                    out.push_str(&html_escape::encode_text(&span.text));
                     out.push_str("</span>");
                 }
-                None => escape_into(&mut out, &span.text),
+                None => out.push_str(&html_escape::encode_text(&span.text)),
             }
         }
         out.push_str("</li>");
     }
     out
-}
-
-/// Appends `text` to `out` escaped for HTML text and attribute values.
-#[cfg(feature = "ssr")]
-fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
 }
 
 #[cfg(all(test, feature = "ssr"))]
@@ -237,7 +222,8 @@ mod tests {
         assert_eq!(
             html,
             concat!(
-                r#"<li data-seq="1" data-n="1">&lt;img src=x onerror=&quot;a(&#39;&amp;&#39;)&quot;&gt;"#,
+                // Text content: `&`, `<` and `>` escaped (quotes need not be).
+                r#"<li data-seq="1" data-n="1">&lt;img src=x onerror="a('&amp;')"&gt;"#,
                 r#"<span class="fg-1">&lt;/li&gt;&lt;script&gt;</span></li>"#,
             )
         );
