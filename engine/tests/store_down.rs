@@ -20,11 +20,16 @@ use serde_json::json;
 #[derive(Default)]
 struct FullDisk {
     failing: AtomicBool,
+    /// Each write takes a second: a store that is behind, not failing.
+    slow: AtomicBool,
 }
 
 #[async_trait::async_trait]
 impl Store for FullDisk {
     async fn write(&self, _: &[Write]) -> Result<(), StoreError> {
+        if self.slow.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError("database or disk is full".into()));
         }
@@ -278,5 +283,29 @@ async fn a_job_past_its_time_is_stopped_and_fails_saying_so() {
             job.log.snapshot().error.as_deref(),
             Some("the job ran longer than its limit of 600 s and was stopped")
         );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_that_fills_the_write_buffer_waits_for_room_instead_of_refusing() {
+    let store = Arc::new(FullDisk::default());
+    store.slow.store(true, Ordering::SeqCst);
+    let engine = Engine::open(
+        EngineConfig {
+            queue_capacity: 20_000,
+            ..EngineConfig::default()
+        },
+        registry(),
+        Arc::clone(&store) as Arc<dyn Store>,
+    )
+    .await
+    .unwrap();
+    let owner = SessionId::random();
+    // More inserts than the buffer holds, faster than the store takes them.
+    for i in 0..9_000 {
+        engine
+            .submit(chatty(owner))
+            .await
+            .unwrap_or_else(|e| panic!("job {i} refused: {e}"));
     }
 }

@@ -20,7 +20,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::BytesMut;
-use futures_util::stream;
+use futures_util::{stream, StreamExt};
 use jobstream_engine::{sse, Engine, JobId, Reader, SessionId};
 use jobstream_protocol::{event, routes};
 use tokio::sync::watch;
@@ -147,10 +147,13 @@ pub(super) trait Chunks: Send + 'static {
 pub(super) fn into_body<C: Chunks>(
     chunks: C,
 ) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    // Fused: a body may be polled again after its end (the compression
+    // layer does, for a followed-up flush), which a bare `unfold` forbids.
     stream::unfold(chunks, |mut chunks| async move {
         let bytes = chunks.next_chunk().await?;
         Some((Ok(bytes), chunks))
     })
+    .fuse()
 }
 
 /// One reader of a job's log, as an HTTP body.

@@ -253,3 +253,29 @@ async fn a_stream_from_the_start_of_a_long_job_has_no_gap() {
     }
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_compressed_download_is_whole() {
+    let app = spawn_app(Config::default()).await;
+    let id = app
+        .start_ok("log", json!({"lines": 3_000, "rate": 0}))
+        .await;
+    ended(&app, &id).await;
+    let resp = app
+        .client
+        .get(app.url(&format!("/api/jobs/{id}/output")))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_ENCODING], "gzip");
+    // The compressor polls the body once more after its end: that must
+    // not break the response.
+    let gz = resp.bytes().await.expect("the whole compressed body");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
+    assert_eq!(text.lines().count(), 3_000);
+    assert_eq!(text.lines().last().unwrap(), log_line(3_000, 3_000));
+    app.shutdown().await;
+}

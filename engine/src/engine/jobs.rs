@@ -179,6 +179,11 @@ impl Table {
     }
 }
 
+/// Longest a submit waits for room in the store's write buffer (a store
+/// that is behind, not failing) before it answers that the store is
+/// unavailable.
+const SUBMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Engine {
     /// A job rebuilt from its record and its last stored events. `links`
     /// persist what it appends from `next_seq` on; without them it lives in
@@ -238,19 +243,25 @@ impl Engine {
             return Err(SubmitError::ShuttingDown);
         }
         let run = self.inner.registry.plan(&new.kind, &new.params)?;
-        if self.ready().is_err() {
+        // A store that fails to write (a full disk): refused at once.
+        if !self.inner.store_healthy.load(Ordering::SeqCst) {
             return Err(SubmitError::StoreUnavailable);
+        }
+        let capacity = self.inner.config.queue_capacity;
+        if lock(&self.inner.queue).len() >= capacity {
+            return Err(SubmitError::QueueFull { capacity });
         }
         let id = JobId::random();
         let created_at = self.next_created_at();
         // Room for the insert, taken first so it is sent under the queue
         // lock, before any event of the job.
-        // Never waits: with the buffer full the store is behind, and the
-        // visitor is told so at once.
-        let permit = self.inner.writes.try_reserve().map_err(|e| match e {
-            tokio::sync::mpsc::error::TrySendError::Full(()) => SubmitError::StoreUnavailable,
-            tokio::sync::mpsc::error::TrySendError::Closed(()) => SubmitError::ShuttingDown,
-        })?;
+        // A store that is only behind (a burst) gets a moment to make
+        // room; one that stays full is unavailable.
+        let permit = match tokio::time::timeout(SUBMIT_WAIT, self.inner.writes.reserve()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(SubmitError::ShuttingDown),
+            Err(_) => return Err(SubmitError::StoreUnavailable),
+        };
         let log = EventLog::linked(self.inner.config.log_limits, self.links(id, new.owner));
         let cancel = self.inner.shutdown.child_token();
         let job = Job::new(
