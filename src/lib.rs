@@ -211,8 +211,12 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     // A trusted proxy carries many clients: not capped as one.
-                    let owner = (!proxies.contains(peer.ip())).then_some(peer.ip());
-                    match connections_open.acquire(owner) {
+                    let taken = if proxies.contains(peer.ip()) {
+                        connections_open.acquire_uncapped(None)
+                    } else {
+                        connections_open.acquire(Some(peer.ip()))
+                    };
+                    match taken {
                         Ok(permit) => {
                             let serve = front::connection(stream, app.clone(), graceful.watcher(), options.clone());
                             connections.spawn(async move {

@@ -52,8 +52,8 @@ impl<K> Clone for Caps<K> {
 pub type StreamLimits = Caps<SessionId>;
 /// An open stream's place.
 pub type StreamPermit = Permit<SessionId>;
-/// Open connections, per client address (`None`: an address not counted
-/// on its own, a trusted proxy's).
+/// Open connections, per client address (`None`: one not capped on its
+/// own, a trusted proxy's: see [`Caps::acquire_uncapped`]).
 pub type ConnectionLimits = Caps<Option<IpAddr>>;
 
 impl<K: Hash + Eq + Clone> Caps<K> {
@@ -75,12 +75,22 @@ impl<K: Hash + Eq + Clone> Caps<K> {
 
     /// Takes a place for `owner`, or says why not.
     pub fn acquire(&self, owner: K) -> Result<Permit<K>, Refused> {
+        self.take(owner, true)
+    }
+
+    /// Takes a place for `owner` within the total only: an owner that
+    /// stands for many (a trusted proxy's connections) is not capped as one.
+    pub fn acquire_uncapped(&self, owner: K) -> Result<Permit<K>, Refused> {
+        self.take(owner, false)
+    }
+
+    fn take(&self, owner: K, capped: bool) -> Result<Permit<K>, Refused> {
         let mut c = self.counts();
         if c.total >= self.total {
             return Err(Refused::Total { limit: self.total });
         }
         let mine = c.by_owner.entry(owner.clone()).or_default();
-        if self.per_owner > 0 && *mine >= self.per_owner {
+        if capped && self.per_owner > 0 && *mine >= self.per_owner {
             return Err(Refused::PerOwner {
                 limit: self.per_owner,
             });
@@ -139,6 +149,19 @@ mod tests {
         assert_eq!(limits.open(), 2);
         let _a3 = limits.acquire(a).unwrap();
         assert_eq!(limits.open(), 3);
+    }
+
+    #[test]
+    fn an_uncapped_owner_counts_only_against_the_total() {
+        let limits = ConnectionLimits::new(1, 3);
+        let _a = limits.acquire(None).unwrap();
+        assert!(limits.acquire(None).is_err());
+        let _b = limits.acquire_uncapped(None).unwrap();
+        let _c = limits.acquire_uncapped(None).unwrap();
+        assert_eq!(
+            limits.acquire_uncapped(None).unwrap_err(),
+            Refused::Total { limit: 3 }
+        );
     }
 
     #[test]

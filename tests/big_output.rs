@@ -59,7 +59,7 @@ async fn downloading_60_mb_of_output_does_not_grow_the_server_by_it() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let before = peak_rss(server.child.id());
+    let before = peak_rss(server.pid());
 
     let resp = client
         .get(format!("{}/api/jobs/{id}/output", server.base))
@@ -77,7 +77,7 @@ async fn downloading_60_mb_of_output_does_not_grow_the_server_by_it() {
     assert_eq!(lines, LINES);
     assert_eq!(bytes, LINES as usize * (LINE + 1));
 
-    let grown = peak_rss(server.child.id()).saturating_sub(before);
+    let grown = peak_rss(server.pid()).saturating_sub(before);
     // Held whole, the output alone would be 60 MB; a page is at most 1 MiB.
     assert!(
         grown < 20 * 1024 * 1024,
@@ -85,6 +85,6 @@ async fn downloading_60_mb_of_output_does_not_grow_the_server_by_it() {
         grown / (1024 * 1024),
         bytes / (1024 * 1024)
     );
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.child().kill().unwrap();
+    server.child().wait().unwrap();
 }

@@ -85,8 +85,8 @@ async fn after_kill_9_the_running_job_is_interrupted_and_the_queued_one_runs() {
     // Give the writer a moment to persist what was said (it batches, it
     // does not wait for a reader), then kill without warning.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.child().kill().unwrap();
+    server.child().wait().unwrap();
     drop(stream);
 
     let mut server = common::start(port, data.path(), &env).await;
@@ -141,6 +141,6 @@ async fn after_kill_9_the_running_job_is_interrupted_and_the_queued_one_runs() {
         .map(|j| j["state"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(states, ["succeeded", "interrupted"]);
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.child().kill().unwrap();
+    server.child().wait().unwrap();
 }

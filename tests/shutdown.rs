@@ -15,16 +15,18 @@ const STREAMS: usize = 1000;
 async fn sigterm_with_a_thousand_open_streams_exits_within_the_grace_period() {
     rlimit::increase_nofile_limit(u64::MAX).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let server = common::start(
+    let mut server = common::start(
         common::free_port(),
         data.path(),
         &[
             ("JOBSTREAM_STREAMS_PER_SESSION", "5000"),
+            // A thousand streams from one address: not capped here.
+            ("JOBSTREAM_MAX_CONNECTIONS_PER_ADDRESS", "0"),
             ("JOBSTREAM_SHUTDOWN_GRACE_SECS", "10"),
         ],
     )
     .await;
-    let (mut child, base) = (server.child, server.base);
+    let (mut child, base) = (server.take_child(), server.base.clone());
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .build()

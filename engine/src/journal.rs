@@ -52,6 +52,9 @@ struct Change<'a> {
     /// The reserved room in the writer's queue (places and bytes), and the
     /// job the writes are for; `None` for a log in memory only.
     outbox: Option<Outbox<'a>>,
+    /// The job's end when the store had no room in time: its writes, sent
+    /// later (see [`EventLog::commit`]).
+    deferred: Option<(JobId, Vec<Write>)>,
 }
 
 impl Change<'_> {
@@ -63,6 +66,10 @@ impl Change<'_> {
 
     /// Sends a write with one of the reserved permits.
     fn send(&mut self, write: impl FnOnce(JobId) -> Write) {
+        if let Some((job, writes)) = &mut self.deferred {
+            writes.push(write(*job));
+            return;
+        }
         if let Some(outbox) = &mut self.outbox {
             let permit = outbox.places.next();
             debug_assert!(
@@ -199,6 +206,7 @@ impl EventLog {
     ) -> Result<u64, AppendError> {
         // Room first, outside the lock: the writes are then sent under the
         // lock, so the store receives them in the log's order.
+        let mut deferred = None;
         let outbox = match &self.links {
             None => None,
             Some(links) => {
@@ -215,7 +223,8 @@ impl EventLog {
                     }),
                     Ok(_) => return Err(AppendError::Closed),
                     Err(_) if ending => {
-                        tracing::error!(job = %links.job, "the store took no writes in time; the job ends in memory only");
+                        tracing::error!(job = %links.job, "the store took no writes in time; the job ends in memory now, in the store once it takes writes again");
+                        deferred = Some((links.job, Vec::new()));
                         None
                     }
                     Err(_) => return Err(AppendError::StoreUnavailable),
@@ -227,17 +236,34 @@ impl EventLog {
             if st.closed {
                 return Err(AppendError::Closed);
             }
-            change(&mut Change {
+            let mut changing = Change {
                 log: &self.log,
                 st: &mut st,
                 outbox,
-            });
+                deferred,
+            };
+            change(&mut changing);
+            deferred = changing.deferred.take();
+            drop(changing);
             if seen == Seen::InList {
                 self.touch(&mut st);
             }
             st.last_seq()
         };
         self.log.publish(last);
+        if let (Some(links), Some((_, writes))) = (&self.links, deferred) {
+            // Sent in order behind everything the job sent before, as room
+            // comes: the store then has the job's end too. The task ends
+            // once they are sent, or with the writer.
+            let queue = links.writes.clone();
+            tokio::spawn(async move {
+                for write in writes {
+                    if queue.send(Op::Write(write, None)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
         Ok(last)
     }
 

@@ -58,6 +58,7 @@ pub use journal::EventLog;
 pub use log::Subscription;
 pub use model::{
     AppendError, Batch, Event, EventKind, Gap, JobState, LogLimits, Poll, Progress, Snapshot,
+    MAX_PAGE_BYTES,
 };
 pub use registry::{FieldError, Params, PlanError, Problem, Registry};
 pub use store::{SqliteStore, Store, StoreError};

@@ -475,6 +475,8 @@ async fn concurrent_requests_for_a_stored_job_share_one_load() {
         1
     );
     assert!(jobs.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])));
+    // The load is forgotten once every request is done with it.
+    assert_eq!(s.engine.loads_in_flight(), 0);
     // Another session's request loads nothing at all.
     assert!(s
         .engine
@@ -486,4 +488,32 @@ async fn concurrent_requests_for_a_stored_job_share_one_load() {
         s.store.loads.load(std::sync::atomic::Ordering::SeqCst) - before,
         1
     );
+}
+
+#[tokio::test]
+async fn a_page_of_big_lines_stops_at_its_byte_budget_and_paging_still_reaches_line_one() {
+    let s = setup(EngineConfig::default()).await;
+    let (job, run) = running(&s).await;
+    let big = "q".repeat(10_000);
+    for _ in 0..300 {
+        job.log.append_message(&big).await.unwrap();
+    }
+    s.gate.add_permits(1);
+    run.await.unwrap();
+    let mut numbers = Vec::new();
+    let mut before = None;
+    loop {
+        let page = s.engine.lines(&job, before, 1000).await.unwrap();
+        let bytes: usize = page.lines.iter().map(|l| l.text.len()).sum();
+        assert!(
+            bytes <= jobstream_engine::MAX_PAGE_BYTES,
+            "{bytes} bytes in a page"
+        );
+        before = Some(page.lines[0].seq);
+        numbers.splice(0..0, page.lines.iter().map(|l| l.n));
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(numbers, (1..=300).collect::<Vec<_>>());
 }

@@ -22,16 +22,24 @@ struct FullDisk {
     failing: AtomicBool,
     /// Each write takes a second: a store that is behind, not failing.
     slow: AtomicBool,
+    /// The last state stored for each job.
+    states: std::sync::Mutex<std::collections::HashMap<JobId, JobState>>,
 }
 
 #[async_trait::async_trait]
 impl Store for FullDisk {
-    async fn write(&self, _: &[Write]) -> Result<(), StoreError> {
+    async fn write(&self, writes: &[Write]) -> Result<(), StoreError> {
         if self.slow.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError("database or disk is full".into()));
+        }
+        let mut states = self.states.lock().unwrap();
+        for write in writes {
+            if let Write::State { job, state, .. } = write {
+                states.insert(*job, *state);
+            }
         }
         Ok(())
     }
@@ -166,11 +174,23 @@ async fn a_full_disk_fails_the_job_after_a_bounded_wait_and_refuses_new_ones() {
         SubmitError::StoreUnavailable
     );
 
-    // Space again: the writer's next retry goes through.
+    // Space again: the writer's next retry goes through, and the job's
+    // end, made in memory only, reaches the store too.
     store.failing.store(false, Ordering::SeqCst);
     while engine.ready().is_err() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    for _ in 0..600 {
+        if store.states.lock().unwrap().get(&job.id) == Some(&JobState::Failed) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        store.states.lock().unwrap().get(&job.id),
+        Some(&JobState::Failed),
+        "the job's end reached the store"
+    );
     engine.submit(chatty(owner)).await.unwrap();
     assert_eq!(engine.run_next().await, JobState::Succeeded);
 }

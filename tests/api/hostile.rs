@@ -189,6 +189,26 @@ async fn one_address_cannot_take_every_connection() {
 }
 
 #[tokio::test]
+async fn a_trusted_proxy_is_not_capped_as_one_address() {
+    let app = spawn_app(Config {
+        max_connections_per_address: 3,
+        trusted_proxies: jobstream::config::TrustedProxies::parse("127.0.0.1").unwrap(),
+        ..Config::default()
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let resp = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    drop(held);
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn cookieless_streams_from_one_address_cannot_take_the_global_cap() {
     // Every request without a cookie is a new session, so the cap per
     // session does not hold them; the cap per address does.

@@ -7,11 +7,40 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A running server process.
+/// A running server process, killed when this is dropped (a failing
+/// test must not leave it running: it would hold the test runner's output
+/// open).
 pub struct Server {
-    pub child: Child,
+    child: Option<Child>,
     pub base: String,
     pub port: u16,
+}
+
+impl Server {
+    /// The process.
+    pub fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("not taken")
+    }
+
+    /// Its process id.
+    pub fn pid(&mut self) -> u32 {
+        self.child().id()
+    }
+
+    /// The process, for a test that waits for it itself; no longer killed
+    /// on drop.
+    pub fn take_child(&mut self) -> Child {
+        self.child.take().expect("not taken")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// A free port on 127.0.0.1.
@@ -48,5 +77,9 @@ pub async fn start(port: u16, data: &Path, env: &[(&str, &str)]) -> Server {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Server { child, base, port }
+    Server {
+        child: Some(child),
+        base,
+        port,
+    }
 }

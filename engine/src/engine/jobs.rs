@@ -14,7 +14,7 @@ use crate::job::JobContext;
 use crate::journal::{EventLog, Links};
 use crate::model::JobState;
 use crate::registry::PlanError;
-use crate::store::{now_ms, JobRecord, Op, StoreError, Write};
+use crate::store::{now_ms, JobRecord, Op, StoreError, Write, WRITE_BUFFER_BYTES};
 
 /// A request to start a job.
 #[derive(Debug, Clone)]
@@ -222,10 +222,12 @@ impl Engine {
         let loading = Loading {
             engine: self,
             id: rec.id,
-            cell: Arc::clone(lock(&self.inner.loading).entry(rec.id).or_default()),
+            cell: Some(Arc::clone(
+                lock(&self.inner.loading).entry(rec.id).or_default(),
+            )),
         };
         loading
-            .cell
+            .cell()
             .get_or_init(|| async {
                 // Not the shutdown's child: a job loaded back has ended already.
                 self.load(rec, None, rec.last_seq + 1, CancellationToken::new())
@@ -233,6 +235,11 @@ impl Engine {
             })
             .await
             .clone()
+    }
+
+    /// How many jobs are being loaded back from the store now.
+    pub fn loads_in_flight(&self) -> usize {
+        lock(&self.inner.loading).len()
     }
 
     /// Plans and queues a job. Fails at once (nothing queued, nothing
@@ -256,10 +263,21 @@ impl Engine {
         // Room for the insert, taken first so it is sent under the queue
         // lock, before any event of the job.
         // A store that is only behind (a burst) gets a moment to make
-        // room; one that stays full is unavailable.
-        let permit = match tokio::time::timeout(SUBMIT_WAIT, self.inner.writes.reserve()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return Err(SubmitError::ShuttingDown),
+        // room, in places and in bytes (the record's params and texts);
+        // one that stays full is unavailable.
+        let size = serde_json::to_string(&new.params).map_or(0, |p| p.len())
+            + new.kind.len()
+            + new.display_name.len()
+            + new.locale.len()
+            + std::mem::size_of::<JobRecord>();
+        let size = u32::try_from(size.min(WRITE_BUFFER_BYTES)).unwrap_or(u32::MAX);
+        let room = async {
+            let bytes = Arc::clone(&self.inner.room).acquire_many_owned(size).await;
+            (bytes, self.inner.writes.reserve().await)
+        };
+        let (bytes, permit) = match tokio::time::timeout(SUBMIT_WAIT, room).await {
+            Ok((Ok(bytes), Ok(permit))) => (bytes, permit),
+            Ok(_) => return Err(SubmitError::ShuttingDown),
             Err(_) => return Err(SubmitError::StoreUnavailable),
         };
         let log = EventLog::linked(self.inner.config.log_limits, self.links(id, new.owner));
@@ -297,7 +315,7 @@ impl Engine {
                     finished_at: None,
                     last_seq: 0,
                 })),
-                None,
+                Some(bytes),
             ));
             // Into the table before the queue, under the queue lock, so a
             // worker never runs a job that cannot be looked up.
@@ -449,18 +467,30 @@ pub(super) type LoadCell = Arc<tokio::sync::OnceCell<Result<Arc<Job>, StoreError
 struct Loading<'a> {
     engine: &'a Engine,
     id: JobId,
-    cell: LoadCell,
+    /// This request's handle; `None` only while it is dropped.
+    cell: Option<LoadCell>,
+}
+
+impl Loading<'_> {
+    fn cell(&self) -> &LoadCell {
+        self.cell.as_ref().expect("held until drop")
+    }
 }
 
 impl Drop for Loading<'_> {
     fn drop(&mut self) {
         let mut loading = lock(&self.engine.inner.loading);
-        // Two handles left: the map's and this one's (each request holds
-        // one). A later load of the same job
-        // (after this one left the map) has a cell of its own.
-        if loading
-            .get(&self.id)
-            .is_some_and(|c| Arc::ptr_eq(c, &self.cell) && Arc::strong_count(c) == 2)
+        // This request's handle goes under the lock, so the last request
+        // to leave sees only the map's left, whatever the order they leave
+        // in. A later load of the same job (after this one left the map)
+        // has a cell of its own.
+        let Some(mine) = self.cell.take() else { return };
+        let same = loading.get(&self.id).is_some_and(|c| Arc::ptr_eq(c, &mine));
+        drop(mine);
+        if same
+            && loading
+                .get(&self.id)
+                .is_some_and(|c| Arc::strong_count(c) == 1)
         {
             loading.remove(&self.id);
         }

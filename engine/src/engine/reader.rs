@@ -126,6 +126,22 @@ impl Reader {
     }
 }
 
+/// Drops the oldest of `lines` until their texts fit in `budget` (keeping
+/// at least one). Whether any was dropped.
+fn keep_newest_within(lines: &mut Vec<Line>, budget: usize) -> bool {
+    let mut bytes = 0;
+    let keep_from = lines
+        .iter()
+        .rposition(|l| {
+            bytes += l.text.len();
+            bytes > budget
+        })
+        .map_or(0, |over| over + 1)
+        .min(lines.len().saturating_sub(1));
+    lines.drain(..keep_from);
+    keep_from > 0
+}
+
 /// A stored event, encoded again.
 fn stored(e: StoredEvent) -> Arc<Event> {
     Event::encoded(e.seq, e.kind, e.text.into_boxed_str(), e.line)
@@ -146,8 +162,9 @@ impl Engine {
     }
 
     /// The newest `limit` messages of `job` before sequence id `before`
-    /// (none: the newest of all), oldest first, numbered; `more` tells
-    /// whether older ones exist. From memory, and from the store for what
+    /// (none: the newest of all), oldest first, numbered, and no more than
+    /// [`MAX_PAGE_BYTES`] of text (at least one); `more` tells whether
+    /// older ones exist. From memory, and from the store for what
     /// memory no longer holds.
     pub async fn lines(
         &self,
@@ -156,15 +173,15 @@ impl Engine {
         limit: usize,
     ) -> Result<LinesPage, StoreError> {
         let before = before.unwrap_or(u64::MAX);
-        // One more than asked: whether it exists is `more`.
-        let (events, older) = job.log.lines_before(before, limit + 1);
+        let (events, older) = job.log.lines_before(before, limit);
         let mut lines: Vec<Line> = events.iter().filter_map(|e| e.as_line()).collect();
-        if let Some(first_in_memory) = older.filter(|_| lines.len() <= limit) {
+        let full = keep_newest_within(&mut lines, MAX_PAGE_BYTES);
+        if let Some(first_in_memory) = older.filter(|_| !full && lines.len() < limit) {
             self.all_written().await?;
             let stored = self
                 .inner
                 .store
-                .lines_before(job.id, before.min(first_in_memory), limit + 1 - lines.len())
+                .lines_before(job.id, before.min(first_in_memory), limit - lines.len())
                 .await?;
             lines.splice(
                 0..0,
@@ -174,11 +191,11 @@ impl Engine {
                     text: e.text,
                 }),
             );
+            keep_newest_within(&mut lines, MAX_PAGE_BYTES);
         }
-        let more = lines.len() > limit;
-        if more {
-            lines.drain(..lines.len() - limit);
-        }
+        // Lines are numbered from 1 without holes: older ones exist when
+        // the first here is not line 1.
+        let more = lines.first().is_some_and(|l| l.n > 1);
         Ok(LinesPage { lines, more })
     }
 

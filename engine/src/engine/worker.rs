@@ -81,16 +81,20 @@ impl Engine {
         let mut handle = self.inner.tasks.spawn(run(ctx, emitter));
         let mut overran = false;
         let result = tokio::select! {
-            result = &mut handle => result,
+            // A job that ends as its time runs out has ended.
+            biased;
+            result = &mut handle => Some(result),
             () = tokio::time::sleep(max) => {
                 overran = true;
                 job.cancel.cancel();
                 match tokio::time::timeout(STOP_GRACE, &mut handle).await {
-                    Ok(result) => result,
+                    Ok(result) => Some(result),
                     Err(_) => {
+                        // Not awaited: a job that never yields would hold
+                        // its worker; the abort lands at its next await.
                         tracing::warn!(job = %job.id, kind = %job.kind, "a job over its time did not stop; abandoned");
                         handle.abort();
-                        (&mut handle).await
+                        None
                     }
                 }
             }
@@ -107,16 +111,16 @@ impl Engine {
             (JobState::Cancelled, None)
         } else {
             match result {
-                Ok(Ok(())) => (JobState::Succeeded, None),
-                Err(e) if e.is_panic() => {
+                Some(Ok(Ok(()))) => (JobState::Succeeded, None),
+                Some(Err(e)) if e.is_panic() => {
                     tracing::error!(job = %job.id, kind = %job.kind, "job panicked");
                     (JobState::Failed, Some("the job crashed".to_owned()))
                 }
                 _ if self.inner.shutdown.is_cancelled() => {
                     (JobState::Interrupted, Some(INTERRUPTED.to_owned()))
                 }
-                Ok(Err(e)) => (JobState::Failed, Some(e.to_string())),
-                Err(_) => (JobState::Interrupted, Some(INTERRUPTED.to_owned())),
+                Some(Ok(Err(e))) => (JobState::Failed, Some(e.to_string())),
+                Some(Err(_)) | None => (JobState::Interrupted, Some(INTERRUPTED.to_owned())),
             }
         };
         self.finish(&job, state, error).await;

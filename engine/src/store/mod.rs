@@ -166,8 +166,9 @@ pub trait Store: Send + Sync + 'static {
         max_bytes: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
-    /// The last `limit` messages of job `id` with ids before `before`,
-    /// oldest first.
+    /// The last messages of job `id` with ids before `before`, oldest
+    /// first: at most `limit`, and no more once their texts reach
+    /// [`crate::model::MAX_PAGE_BYTES`] (at least one if any exists).
     async fn lines_before(
         &self,
         id: JobId,

@@ -338,16 +338,19 @@ impl Store for SqliteStore {
         before: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        let job = id.to_string();
         let rows = sqlx::query(
-            "SELECT seq, kind, text, line FROM (SELECT seq, kind, text, line FROM events \
-             WHERE job_id = ? AND seq < ? AND kind = 0 ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+            "SELECT seq, kind, text, line FROM events \
+             WHERE job_id = ? AND seq < ? AND kind = 0 ORDER BY seq DESC LIMIT ?",
         )
-        .bind(id.to_string())
+        .bind(&job)
         .bind(db_ms(before))
         .bind(db_count(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_event).collect()
+        .fetch(&self.pool);
+        // A page of lines is bounded like a page of events.
+        let mut lines = read_within(rows, crate::model::MAX_PAGE_BYTES).await?;
+        lines.reverse();
+        Ok(lines)
     }
 
     async fn jobs_of(&self, owner: SessionId, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
