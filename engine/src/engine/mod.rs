@@ -15,7 +15,9 @@
 //! This file holds the handle, its construction and its shutdown; the
 //! rest is split by concern:
 //!
-//! * `jobs`: the table of jobs: submit, get, find, list, cancel, finish.
+//! * `jobs`: the table of jobs: submit, get, list, cancel, finish.
+//! * `load`: `find`, and jobs loaded back from the store (one load shared
+//!   by concurrent requests).
 //! * `reader`: a job's events and lines from memory, else from the store.
 //! * `worker`: the queue's consumers: the worker loop and `run_next`.
 //! * `recovery`: what the last run left in the store, taken up again.
@@ -38,6 +40,7 @@ use crate::store::{run_writer, Op, Store, StoreError, WRITE_BUFFER};
 
 mod feed;
 mod jobs;
+mod load;
 mod reader;
 mod recovery;
 mod retention;
@@ -107,7 +110,7 @@ struct Inner {
     store_healthy: Arc<AtomicBool>,
     /// Jobs being loaded back from the store, shared by the requests that
     /// asked for them meanwhile.
-    loading: Mutex<HashMap<JobId, jobs::LoadCell>>,
+    loading: Mutex<HashMap<JobId, load::LoadCell>>,
 }
 
 /// A cheap-to-clone handle on the engine.
