@@ -41,6 +41,7 @@ use axum::body::{Body, HttpBody as _};
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, Response, Version};
 use axum::{Extension, Router};
+use futures_util::FutureExt as _;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::Watcher;
@@ -52,9 +53,14 @@ use tokio_util::sync::CancellationToken;
 use tower::{Layer, ServiceExt};
 
 use crate::deadline::WriteDeadline;
+use crate::frames::Frames;
 
 /// Longest request head read here; a longer one goes to hyper.
 const MAX_HEAD: usize = 16 * 1024;
+
+/// Most body frames gathered into one write on the lean path: a batch is at
+/// most 512 events and a gap frame, so one batch is one write.
+const MAX_GATHER: usize = 1024;
 
 /// Most bytes hyper buffers for one connection's reads: a request head
 /// longer than this is answered 431 (hyper's own default is ~400 KiB).
@@ -216,14 +222,27 @@ async fn serve_stream(
     drop(head);
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut scratch = [0u8; 16];
+    let mut out = Frames::default();
     loop {
         tokio::select! {
             frame = body.frame() => {
                 let Some(Ok(frame)) = frame else { break };
-                if let Ok(data) = frame.into_data() {
-                    if writer.write_all(&data).await.is_err() {
-                        break;
+                out.extend(frame.into_data().ok());
+                // Whatever else the body has ready (the rest of a batch)
+                // goes out in the same vectored write.
+                let mut ended = false;
+                while out.len() < MAX_GATHER {
+                    match body.frame().now_or_never() {
+                        None => break,
+                        Some(Some(Ok(frame))) => out.extend(frame.into_data().ok()),
+                        Some(_) => {
+                            ended = true;
+                            break;
+                        }
                     }
+                }
+                if writer.write_all_buf(&mut out).await.is_err() || ended {
+                    break;
                 }
             }
             read = reader.read(&mut scratch) => {

@@ -40,6 +40,7 @@ pub mod api;
 pub mod config;
 pub mod deadline;
 pub mod error;
+pub mod frames;
 pub mod front;
 pub mod jobs;
 pub mod limits;

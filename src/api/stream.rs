@@ -11,6 +11,7 @@
 //! whose `next_chunk` is one write: a batch of shared frames, a keep-alive,
 //! or the final `retry:` hint.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 
 use app::ssr::Visitor;
@@ -94,6 +95,7 @@ pub async fn events(
         timers: Timers::new(&ends),
         reader: state.engine.reader(&job, after),
         over: false,
+        queued: VecDeque::new(),
         _ends: ends,
     };
     Ok(sse_response(Body::from_stream(into_body(stream))))
@@ -162,6 +164,9 @@ struct JobStream {
     /// what memory no longer holds).
     reader: Reader,
     timers: Timers,
+    /// The rest of the batch being written: shared frames, handed out one
+    /// by one (a batch holds at most 512 events and a gap frame).
+    queued: VecDeque<Bytes>,
     /// Set once the final `retry:` hint is written: the stream then ends.
     over: bool,
     /// Kept for the stream's life: its permit among the open streams.
@@ -169,37 +174,31 @@ struct JobStream {
 }
 
 impl Chunks for JobStream {
-    /// Every batch of shared frames as one write, a keep-alive comment
-    /// after silence, and the `retry:` hint (then the end) at the end of
-    /// its lifetime or on shutdown.
+    /// Every event's shared frame as it is (no copy: a batch goes out as
+    /// one vectored write of the frames it holds, see `front.rs` and
+    /// hyper's queued writes), a keep-alive comment after silence, and the
+    /// `retry:` hint (then the end) at the end of its lifetime or on
+    /// shutdown.
     async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some(frame) = self.queued.pop_front() {
+            return Some(frame);
+        }
         if self.over {
             return None;
         }
-        let bytes = tokio::select! {
+        tokio::select! {
             biased;
             due = self.timers.wait() => {
                 let (bytes, go_on) = on_due(due);
                 self.over = !go_on;
-                return Some(bytes);
+                Some(bytes)
             }
             batch = self.reader.next() => {
-                let batch = batch?;
-                let mut frames = batch.frames();
-                let first = frames.next()?;
-                match frames.next() {
-                    None => first,
-                    Some(second) => {
-                        let mut buf = BytesMut::from(&first[..]);
-                        buf.extend_from_slice(&second);
-                        frames.for_each(|f| buf.extend_from_slice(&f));
-                        buf.freeze()
-                    }
-                }
+                self.queued.extend(batch?.frames());
+                self.timers.sent();
+                self.queued.pop_front()
             }
-        };
-        self.timers.sent();
-        Some(bytes)
+        }
     }
 }
 
