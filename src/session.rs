@@ -2,7 +2,7 @@
 //! route (pages, server functions, the API and the 404 page; static files
 //! have neither, see `crate::router`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use app::ssr::{session_cookie, Visitor};
@@ -22,6 +22,7 @@ use crate::Config;
 /// [`is_secure`]).
 pub async fn visitor(State(config): State<Arc<Config>>, mut req: Request, next: Next) -> Response {
     let secure = is_secure(&config, &req);
+    let client = client_address(&config, &req);
     let (session, display_name, locale) = Visitor::from_headers(req.headers(), secure);
     let (session, is_new) = match session {
         Some(s) => (s, false),
@@ -32,6 +33,7 @@ pub async fn visitor(State(config): State<Arc<Config>>, mut req: Request, next: 
         display_name,
         locale,
         secure,
+        client,
     });
     let mut response = next.run(req).await;
     if is_new {
@@ -70,6 +72,28 @@ fn forwarded_https(headers: &HeaderMap) -> bool {
         .flat_map(|v| v.split(','))
         .next_back();
     last.is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
+/// Who the client is, by address: the peer, unless the peer is a trusted
+/// proxy; then the address the proxy appended to `X-Forwarded-For` (the
+/// last one: anything before it came from the client and proves nothing).
+pub fn client_address(config: &Config, req: &Request) -> Option<IpAddr> {
+    let ConnectInfo(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>()?;
+    let peer = peer.ip().to_canonical();
+    if !config.trusted_proxies.contains(peer) {
+        return Some(peer);
+    }
+    let last = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()?;
+    last.trim()
+        .parse::<IpAddr>()
+        .ok()
+        .map(|ip| ip.to_canonical())
 }
 
 /// Refuses state-changing requests that come from another site: a browser

@@ -93,6 +93,7 @@ pub async fn start_job(
             params: params.into(),
             display_name: visitor.display_name,
             locale: l.tag().to_owned(),
+            client: visitor.client,
         })
         .await;
     match submitted {

@@ -51,6 +51,7 @@ async fn run(jobs: usize, events: u32, size: usize) {
                 params: serde_json::json!({"events": events, "size": size}),
                 display_name: "bench".into(),
                 locale: "en".into(),
+                client: None,
             })
             .await
             .unwrap();

@@ -48,7 +48,9 @@ pub mod registry;
 pub mod sse;
 pub mod store;
 
-pub use engine::{CancelError, Engine, EngineConfig, Job, NewJob, Reader, SubmitError};
+pub use engine::{
+    CancelError, Engine, EngineConfig, Job, NewJob, QuotaConfig, Reader, SubmitError,
+};
 pub use id::{InvalidId, JobId, SessionId};
 pub use job::{Emitter, JobContext, JobError};
 /// The contract with clients, re-exported for the server and the app.

@@ -190,6 +190,7 @@ async fn running(
             params: json!({}),
             display_name: "ada".into(),
             locale: "en".into(),
+            client: None,
         })
         .await
         .unwrap();

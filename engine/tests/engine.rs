@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use jobstream_engine::{
     CancelError, Emitter, Engine, EngineConfig, JobContext, JobError, JobState, NewJob, Params,
-    Registry, SessionId, SqliteStore, Store, SubmitError,
+    QuotaConfig, Registry, SessionId, SqliteStore, Store, SubmitError,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -59,6 +59,7 @@ fn job(owner: SessionId, kind: &str) -> NewJob {
         params: serde_json::Value::Null,
         display_name: "ada".into(),
         locale: "en".into(),
+        client: None,
     }
 }
 
@@ -405,7 +406,10 @@ async fn a_feed_reader_woken_by_a_new_job_finds_it() {
     // The reader reads the feed the moment it is woken, as the job-list
     // stream does; every new job must be in what it reads.
     let engine = open(
-        EngineConfig::default(),
+        EngineConfig {
+            quotas: QuotaConfig::OFF, // 200 jobs of one session
+            ..EngineConfig::default()
+        },
         registry(Arc::new(Semaphore::new(0))),
     )
     .await;

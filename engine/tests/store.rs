@@ -219,6 +219,7 @@ fn new_job(owner: SessionId) -> NewJob {
         params: json!({}),
         display_name: "ada".into(),
         locale: "en".into(),
+        client: None,
     }
 }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use jobstream_engine::store::{JobRecord, StoredEvent, Write, STORE_WAIT, WRITE_BUFFER_BYTES};
 use jobstream_engine::{
-    Emitter, Engine, EngineConfig, JobContext, JobId, JobState, NewJob, Params, Registry,
-    SessionId, Store, StoreError, SubmitError,
+    Emitter, Engine, EngineConfig, JobContext, JobId, JobState, NewJob, Params, QuotaConfig,
+    Registry, SessionId, Store, StoreError, SubmitError,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -137,6 +137,7 @@ fn chatty(owner: SessionId) -> NewJob {
         params: json!({}),
         display_name: "ada".into(),
         locale: "en".into(),
+        client: None,
     }
 }
 
@@ -313,6 +314,7 @@ async fn a_burst_that_fills_the_write_buffer_waits_for_room_instead_of_refusing(
     let engine = Engine::open(
         EngineConfig {
             queue_capacity: 20_000,
+            quotas: QuotaConfig::OFF, // 9,000 jobs of one session
             ..EngineConfig::default()
         },
         registry(),

@@ -189,6 +189,7 @@ async fn the_sweeper_loop_deletes_old_finished_jobs_from_store_and_memory() {
             params: serde_json::Value::Null,
             display_name: "ada".into(),
             locale: "en".into(),
+            client: None,
         })
         .await
         .unwrap();

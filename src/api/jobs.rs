@@ -71,6 +71,7 @@ pub async fn create_job(
             params: request.params,
             display_name: visitor.display_name,
             locale: visitor.locale.tag().to_owned(),
+            client: visitor.client,
         })
         .await?;
     let url = routes::job_page(&job.id.to_string());

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use jobstream_engine::{EngineConfig, LogLimits};
+use jobstream_engine::{EngineConfig, LogLimits, QuotaConfig};
 
 use super::{Config, ConfigError, TrustedProxies, DEFAULT_DATABASE_URL};
 
@@ -95,6 +95,29 @@ pub(super) struct Flags {
           default_value_t = Config::default().engine.retained_jobs as u64,
           value_parser = whole::<0, 10_000_000>)]
     retained_jobs: u64,
+
+    /// Queued or running jobs one session may have; beyond it starting a
+    /// job answers 429 (0 = no limit, up to 1000000)
+    #[arg(long, env = "JOBSTREAM_JOBS_PER_SESSION", value_name = "N",
+          default_value_t = Config::default().engine.quotas.jobs_per_session as u64,
+          value_parser = whole::<0, 1_000_000>)]
+    jobs_per_session: u64,
+
+    /// Jobs one session may start in a minute; beyond it 429 with
+    /// Retry-After (0 = no limit, up to 1000000)
+    #[arg(long, env = "JOBSTREAM_STARTS_PER_MINUTE", value_name = "N",
+          default_value_t = u64::from(Config::default().engine.quotas.starts_per_minute),
+          value_parser = whole::<0, 1_000_000>)]
+    starts_per_minute: u64,
+
+    /// Queued or running jobs the sessions of one client address may have,
+    /// so minted sessions do not get around the session's limit; behind a
+    /// trusted proxy the address it forwards counts (0 = no limit, up to
+    /// 1000000)
+    #[arg(long, env = "JOBSTREAM_JOBS_PER_ADDRESS", value_name = "N",
+          default_value_t = Config::default().engine.quotas.jobs_per_address as u64,
+          value_parser = whole::<0, 1_000_000>)]
+    jobs_per_address: u64,
 
     /// Idle time before a keep-alive comment (1 to 3600)
     #[arg(long, env = "JOBSTREAM_KEEPALIVE_SECS", value_name = "SECS",
@@ -239,6 +262,12 @@ impl Flags {
                 retained_jobs: size(self.retained_jobs),
                 retention: Duration::from_secs(self.retention_secs),
                 max_duration: Duration::from_secs(self.job_max_secs),
+                quotas: QuotaConfig {
+                    jobs_per_session: size(self.jobs_per_session),
+                    jobs_per_address: size(self.jobs_per_address),
+                    starts_per_minute: u32::try_from(self.starts_per_minute)
+                        .expect("at most 1000000"),
+                },
             },
             keep_alive: Duration::from_secs(self.keepalive_secs),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),

@@ -4,10 +4,10 @@ use super::*;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use jobstream_engine::LogLimits;
+use jobstream_engine::{LogLimits, QuotaConfig};
 
 /// Every variable with a value its range accepts, none a default.
-const ALL: [(&str, &str); 23] = [
+const ALL: [(&str, &str); 26] = [
     ("JOBSTREAM_DATABASE_URL", "sqlite::memory:"),
     ("JOBSTREAM_RETENTION_SECS", "60"),
     ("JOBSTREAM_JOB_MAX_SECS", "90"),
@@ -31,6 +31,9 @@ const ALL: [(&str, &str); 23] = [
     ("JOBSTREAM_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"),
     ("JOBSTREAM_COOKIE_SECURE", "1"),
     ("JOBSTREAM_BENCH", "1"),
+    ("JOBSTREAM_JOBS_PER_SESSION", "3"),
+    ("JOBSTREAM_STARTS_PER_MINUTE", "0"),
+    ("JOBSTREAM_JOBS_PER_ADDRESS", "9"),
 ];
 
 fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -86,6 +89,14 @@ fn defaults() {
     assert!(c.trusted_proxies.is_empty());
     assert!(!c.cookie_secure);
     assert!(!c.bench_jobs);
+    assert_eq!(
+        c.engine.quotas,
+        QuotaConfig {
+            jobs_per_session: 100,
+            jobs_per_address: 250,
+            starts_per_minute: 60,
+        }
+    );
 }
 
 #[test]
@@ -125,6 +136,14 @@ fn reads_every_variable() {
     );
     assert!(c.cookie_secure);
     assert!(c.bench_jobs);
+    assert_eq!(
+        c.engine.quotas,
+        QuotaConfig {
+            jobs_per_session: 3,
+            jobs_per_address: 9,
+            starts_per_minute: 0,
+        }
+    );
 }
 
 #[test]

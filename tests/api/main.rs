@@ -8,5 +8,6 @@ mod list;
 mod nginx;
 mod output;
 mod page;
+mod quota;
 mod store_down;
 mod streams;

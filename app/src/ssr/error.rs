@@ -56,6 +56,13 @@ pub enum UserError {
     NotJson,
     /// 429: too many open streams.
     TooManyStreams(StreamLimit),
+    /// 429: the session has `limit` queued or running jobs.
+    TooManyJobs { limit: usize },
+    /// 429: the client's address has `limit` queued or running jobs.
+    TooManyJobsFromAddress { limit: usize },
+    /// 429: the session started `limit` jobs within the minute; the next
+    /// start is taken in `retry_after` seconds.
+    TooManyStarts { limit: u32, retry_after: u64 },
     /// 500: a request the session middleware did not see (a bug).
     NoSession,
     /// 500: anything else that should not happen; details are logged.
@@ -85,7 +92,10 @@ impl UserError {
             UserError::JobNotFound | UserError::NoRoute(_) => S::NOT_FOUND,
             UserError::Ended(_) => S::CONFLICT,
             UserError::NotJson => S::UNSUPPORTED_MEDIA_TYPE,
-            UserError::TooManyStreams(_) => S::TOO_MANY_REQUESTS,
+            UserError::TooManyStreams(_)
+            | UserError::TooManyJobs { .. }
+            | UserError::TooManyJobsFromAddress { .. }
+            | UserError::TooManyStarts { .. } => S::TOO_MANY_REQUESTS,
             UserError::NoSession | UserError::Internal => S::INTERNAL_SERVER_ERROR,
             UserError::StoreUnavailable
             | UserError::QueueFull { .. }
@@ -106,11 +116,30 @@ impl UserError {
         self.message(Locale::En)
     }
 
-    /// For a server function: sets the response's status and gives the
-    /// error with its text in `locale`.
+    /// Seconds after which trying again may help (`Retry-After`), for
+    /// the answers that say to wait (429, 503).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            UserError::TooManyStarts { retry_after, .. } => Some(*retry_after),
+            _ if matches!(
+                self.status(),
+                http::StatusCode::SERVICE_UNAVAILABLE | http::StatusCode::TOO_MANY_REQUESTS
+            ) =>
+            {
+                Some(5)
+            }
+            _ => None,
+        }
+    }
+
+    /// For a server function: sets the response's status (and
+    /// `Retry-After`) and gives the error with its text in `locale`.
     pub fn into_server_error(self, locale: Locale) -> ServerFnError {
         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
             response.set_status(self.status());
+            if let Some(secs) = self.retry_after() {
+                response.insert_header(http::header::RETRY_AFTER, secs.into());
+            }
         }
         ServerFnError::new(self.message(locale))
     }
@@ -164,6 +193,19 @@ impl UserError {
             UserError::TooManyStreams(StreamLimit::Server(limit)) => {
                 ("error-server-streams", vec![("limit", limit.to_string())])
             }
+            UserError::TooManyJobs { limit } => {
+                ("error-session-jobs", vec![("limit", limit.to_string())])
+            }
+            UserError::TooManyJobsFromAddress { limit } => {
+                ("error-address-jobs", vec![("limit", limit.to_string())])
+            }
+            UserError::TooManyStarts { limit, retry_after } => (
+                "error-session-starts",
+                vec![
+                    ("limit", limit.to_string()),
+                    ("secs", retry_after.to_string()),
+                ],
+            ),
             UserError::NoSession => ("error-no-session", vec![]),
             UserError::Internal => ("error-internal", vec![]),
             UserError::StoreUnavailable => ("error-store", vec![]),
@@ -238,17 +280,14 @@ impl std::error::Error for UserError {}
 /// `Retry-After` when trying again later will help (429, 503).
 impl axum::response::IntoResponse for UserError {
     fn into_response(self) -> axum::response::Response {
-        use http::{header, HeaderValue, StatusCode};
+        use http::{header, HeaderValue};
         let status = self.status();
         let body = serde_json::json!({ "error": self.english() });
         let mut response = (status, axum::Json(body)).into_response();
-        if matches!(
-            status,
-            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
-        ) {
+        if let Some(secs) = self.retry_after() {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -284,6 +323,15 @@ impl From<SubmitError> for UserError {
                 tracing::warn!("job refused: the store is unavailable");
                 UserError::StoreUnavailable
             }
+            SubmitError::TooManyJobs { limit } => UserError::TooManyJobs { limit },
+            SubmitError::TooManyJobsFromAddress { limit } => {
+                tracing::info!(limit, "job refused: its address has too many jobs");
+                UserError::TooManyJobsFromAddress { limit }
+            }
+            SubmitError::TooManyStarts { limit, retry_after } => UserError::TooManyStarts {
+                limit,
+                retry_after: retry_after.as_secs().max(1),
+            },
         }
     }
 }

@@ -45,6 +45,10 @@ pub struct Visitor {
     /// The request came over HTTPS (a trusted proxy said so, or the server
     /// is told it always does): cookies set for it get `Secure`.
     pub secure: bool,
+    /// The client's address, for the quota of jobs per address: the
+    /// peer's, or behind a trusted proxy the one it forwarded
+    /// (`X-Forwarded-For`); `None` when a trusted proxy did not say.
+    pub client: Option<std::net::IpAddr>,
 }
 
 impl Visitor {

@@ -2,6 +2,7 @@
 //! cancelling and finishing jobs.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -29,6 +30,9 @@ pub struct NewJob {
     pub display_name: String,
     /// The visitor's locale, captured now.
     pub locale: String,
+    /// The client's address, for the quota per address; `None` when it is
+    /// not known (or not to be counted).
+    pub client: Option<IpAddr>,
 }
 
 /// Why a job was not started.
@@ -47,6 +51,19 @@ pub enum SubmitError {
     /// be kept.
     #[error("the job store is unavailable")]
     StoreUnavailable,
+    /// The session has `limit` queued or running jobs already.
+    #[error("this session already has {limit} jobs queued or running; wait for one to end or cancel one")]
+    TooManyJobs { limit: usize },
+    /// The client's address has `limit` queued or running jobs already.
+    #[error("your address already has {limit} jobs queued or running; wait for one to end or cancel one")]
+    TooManyJobsFromAddress { limit: usize },
+    /// The session started `limit` jobs within the last minute.
+    #[error("this session may start {limit} jobs a minute; try again in {} s", retry_after.as_secs())]
+    TooManyStarts {
+        limit: u32,
+        /// When the next start will be taken.
+        retry_after: std::time::Duration,
+    },
 }
 
 /// Why a job could not be cancelled.
@@ -76,6 +93,9 @@ pub struct Job {
     pub params: serde_json::Value,
     /// When it was submitted (Unix ms).
     pub created_at: u64,
+    /// The address it was started from, when known (for the quota per
+    /// address; not stored).
+    pub client: Option<IpAddr>,
     /// Its output and state.
     pub log: Arc<EventLog>,
     /// Cancelled to ask the job to stop (by its owner or by shutdown).
@@ -90,6 +110,7 @@ impl Job {
         owner: SessionId,
         (kind, params): (String, serde_json::Value),
         created_at: u64,
+        client: Option<IpAddr>,
         log: Arc<EventLog>,
         cancel: CancellationToken,
     ) -> Arc<Self> {
@@ -99,6 +120,7 @@ impl Job {
             kind,
             params,
             created_at,
+            client,
             log,
             cancel,
             cancelled: AtomicBool::new(false),
@@ -201,6 +223,9 @@ impl Engine {
         if lock(&self.inner.queue).len() >= capacity {
             return Err(SubmitError::QueueFull { capacity });
         }
+        let quotas = &self.inner.quotas;
+        quotas.room(&lock(&self.inner.table).jobs, new.owner, new.client)?;
+        quotas.start(new.owner)?;
         let id = JobId::random();
         let created_at = self.next_created_at();
         // Room for the insert, taken first so it is sent under the queue
@@ -230,6 +255,7 @@ impl Engine {
             new.owner,
             (new.kind.clone(), new.params.clone()),
             created_at,
+            new.client,
             log,
             cancel,
         );
@@ -241,6 +267,9 @@ impl Engine {
                     capacity: self.inner.config.queue_capacity,
                 });
             }
+            // Again, where it counts: no other submit is between the count
+            // and the insert.
+            quotas.room(&lock(&self.inner.table).jobs, new.owner, new.client)?;
             permit.send(Op::Write(
                 Write::Insert(Box::new(JobRecord {
                     id,

@@ -37,6 +37,7 @@ impl Engine {
             rec.owner,
             (rec.kind.clone(), rec.params.clone()),
             rec.created_at,
+            None, // who started it is not stored
             log,
             cancel,
         ))

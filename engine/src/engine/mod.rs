@@ -23,6 +23,7 @@
 //! * `recovery`: what the last run left in the store, taken up again.
 //! * `retention`: the sweeper that deletes jobs past their retention.
 //! * `feed`: each session's change counter, for its live job list.
+//! * `quota`: jobs per session and per address, starts per minute.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,6 +42,7 @@ use crate::store::{run_writer, Op, Store, StoreError, WRITE_BUFFER};
 mod feed;
 mod jobs;
 mod load;
+mod quota;
 mod reader;
 mod recovery;
 mod retention;
@@ -48,6 +50,7 @@ mod worker;
 
 use jobs::Table;
 pub use jobs::{CancelError, Job, NewJob, SubmitError};
+pub use quota::QuotaConfig;
 pub use reader::Reader;
 use worker::Queued;
 
@@ -68,6 +71,8 @@ pub struct EngineConfig {
     /// Longest any job may run (a kind may allow less): then it is asked
     /// to stop, given [`STOP_GRACE`] to do so, and ends `failed`.
     pub max_duration: Duration,
+    /// Jobs per session and per client address, starts per minute.
+    pub quotas: QuotaConfig,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +84,7 @@ impl Default for EngineConfig {
             retained_jobs: 1000,
             retention: Duration::from_secs(7 * 24 * 3600),
             max_duration: Duration::from_secs(24 * 3600),
+            quotas: QuotaConfig::default(),
         }
     }
 }
@@ -111,6 +117,7 @@ struct Inner {
     /// Jobs being loaded back from the store, shared by the requests that
     /// asked for them meanwhile.
     loading: Mutex<HashMap<JobId, load::LoadCell>>,
+    quotas: quota::Quotas,
 }
 
 /// A cheap-to-clone handle on the engine.
@@ -163,7 +170,6 @@ impl Engine {
         ));
         let engine = Engine {
             inner: Arc::new(Inner {
-                config,
                 registry,
                 store,
                 writes,
@@ -179,6 +185,8 @@ impl Engine {
                     crate::store::WRITE_BUFFER_BYTES,
                 )),
                 loading: Mutex::default(),
+                quotas: quota::Quotas::new(config.quotas),
+                config,
             }),
         };
         engine.recover().await?;

@@ -1,0 +1,135 @@
+//! Quotas that hold against minted sessions: one visitor cannot fill the
+//! shared queue for everyone.
+//!
+//! * At most `jobs_per_session` queued or running jobs per session, and
+//!   `jobs_per_address` per client address (sessions cost nothing to
+//!   mint; an address does). Counted from the table of jobs under the
+//!   queue lock, so two submits cannot both take the last place.
+//! * At most `starts_per_minute` starts per session: a GCRA limiter
+//!   (`governor`), so a burst of that many, then one every
+//!   `60 / starts_per_minute` seconds; a refused start says when to retry.
+//!
+//! Zero turns a quota off. The limiter keeps one small entry per session
+//! that started a job within the last minute; entries older than that are
+//! dropped every [`RETAIN_EVERY`] starts.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use super::jobs::{Job, SubmitError};
+use crate::id::{JobId, SessionId};
+
+/// The limits; zero turns one off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaConfig {
+    /// Queued or running jobs one session may have.
+    pub jobs_per_session: usize,
+    /// Queued or running jobs the sessions of one client address may have.
+    pub jobs_per_address: usize,
+    /// Jobs one session may start in a minute.
+    pub starts_per_minute: u32,
+}
+
+impl QuotaConfig {
+    /// No quotas at all (a library default for tests and benchmarks).
+    pub const OFF: QuotaConfig = QuotaConfig {
+        jobs_per_session: 0,
+        jobs_per_address: 0,
+        starts_per_minute: 0,
+    };
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            jobs_per_session: 100,
+            jobs_per_address: 250,
+            starts_per_minute: 60,
+        }
+    }
+}
+
+/// Starts between two sweeps of the limiter's idle entries.
+const RETAIN_EVERY: u64 = 1024;
+
+pub(super) struct Quotas {
+    config: QuotaConfig,
+    starts: Option<DefaultKeyedRateLimiter<SessionId>>,
+    /// Starts checked so far, to sweep the limiter now and then.
+    checked: AtomicU64,
+}
+
+impl Quotas {
+    pub(super) fn new(config: QuotaConfig) -> Self {
+        let starts = NonZeroU32::new(config.starts_per_minute)
+            .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)));
+        Quotas {
+            config,
+            starts,
+            checked: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes one of `owner`'s starts, or says how long until the next.
+    pub(super) fn start(&self, owner: SessionId) -> Result<(), SubmitError> {
+        let Some(limiter) = &self.starts else {
+            return Ok(());
+        };
+        if self.checked.fetch_add(1, Ordering::Relaxed) % RETAIN_EVERY == RETAIN_EVERY - 1 {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        limiter.check_key(&owner).map_err(|not_until| {
+            let wait = not_until.wait_time_from(limiter.clock().now());
+            SubmitError::TooManyStarts {
+                limit: self.config.starts_per_minute,
+                // Whole seconds, rounded up: retrying then succeeds.
+                retry_after: Duration::from_secs(
+                    wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                ),
+            }
+        })
+    }
+
+    /// Whether one more job fits `owner`'s and `client`'s quotas, given the
+    /// table of jobs (to be called under the queue lock).
+    pub(super) fn room(
+        &self,
+        jobs: &HashMap<JobId, Arc<Job>>,
+        owner: SessionId,
+        client: Option<IpAddr>,
+    ) -> Result<(), SubmitError> {
+        let QuotaConfig {
+            jobs_per_session: per_session,
+            jobs_per_address: per_address,
+            ..
+        } = self.config;
+        let client = client.filter(|_| per_address > 0);
+        if per_session == 0 && client.is_none() {
+            return Ok(());
+        }
+        let (mut mine, mut theirs) = (0, 0);
+        for job in jobs.values() {
+            let same_owner = job.owner == owner;
+            let same_client = client.is_some() && job.client == client;
+            if (same_owner || same_client) && !job.log.state().is_terminal() {
+                mine += usize::from(same_owner);
+                theirs += usize::from(same_client);
+            }
+        }
+        if per_session > 0 && mine >= per_session {
+            return Err(SubmitError::TooManyJobs { limit: per_session });
+        }
+        if client.is_some() && theirs >= per_address {
+            return Err(SubmitError::TooManyJobsFromAddress { limit: per_address });
+        }
+        Ok(())
+    }
+}
