@@ -10,17 +10,6 @@ use serde_json::{json, Value};
 
 mod common;
 
-/// The server's peak resident memory so far (`VmHWM`), in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/PID/status");
-    kb * 1024
-}
-
 #[tokio::test]
 async fn downloading_60_mb_of_output_does_not_grow_the_server_by_it() {
     const LINES: u64 = 60_000;
@@ -59,7 +48,7 @@ async fn downloading_60_mb_of_output_does_not_grow_the_server_by_it() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let before = peak_rss(server.pid());
+    let before = common::peak_rss(server.pid());
 
     let resp = client
         .get(format!("{}/api/jobs/{id}/output", server.base))
@@ -77,7 +66,7 @@ async fn downloading_60_mb_of_output_does_not_grow_the_server_by_it() {
     assert_eq!(lines, LINES);
     assert_eq!(bytes, LINES as usize * (LINE + 1));
 
-    let grown = peak_rss(server.pid()).saturating_sub(before);
+    let grown = common::peak_rss(server.pid()).saturating_sub(before);
     // Held whole, the output alone would be 60 MB; a page is at most 1 MiB.
     assert!(
         grown < 20 * 1024 * 1024,

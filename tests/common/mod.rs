@@ -83,3 +83,93 @@ pub async fn start(port: u16, data: &Path, env: &[(&str, &str)]) -> Server {
         port,
     }
 }
+
+/// A line of `/proc/PID/status` in bytes (`VmRSS`, `VmHWM`, ...).
+fn status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"));
+    kb * 1024
+}
+
+/// The process's resident memory now, in bytes.
+pub fn rss(pid: u32) -> u64 {
+    status_kb(pid, "VmRSS")
+}
+
+/// The process's peak resident memory since it started or since
+/// [`reset_peak_rss`], in bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    status_kb(pid, "VmHWM")
+}
+
+/// Starts measuring the peak resident memory from now.
+pub fn reset_peak_rss(pid: u32) {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+}
+
+/// How many sockets the process has open (its listener and connections;
+/// not its database files, whose pool grows and shrinks by itself).
+pub fn open_sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+/// Waits until `done` holds, checking every 100 ms for at most `within`;
+/// how long it took, or `None` if it never did.
+pub async fn until(within: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if done() {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// A client with a cookie jar: one session.
+pub fn session() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// Starts a job as `client` and gives its id.
+pub async fn start_job(client: &reqwest::Client, base: &str, body: serde_json::Value) -> String {
+    let resp = client
+        .post(format!("{base}/api/jobs"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+    let created: serde_json::Value = resp.json().await.unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits (at most 60 s) until the session's newest job has `state`.
+pub async fn until_newest_is(client: &reqwest::Client, base: &str, state: &str) {
+    for _ in 0..600 {
+        let list: serde_json::Value = client
+            .get(format!("{base}/api/jobs"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if list["jobs"][0]["state"] == state {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the newest job never became {state}");
+}
