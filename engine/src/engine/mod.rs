@@ -246,12 +246,16 @@ impl Engine {
     /// Stops the engine: no new jobs, workers stop taking jobs, running jobs
     /// are asked to stop and given `grace` to do so; they end `interrupted`.
     /// Queued jobs stay queued in the store and run after the next start.
-    /// Finally everything is flushed to the store (for at most `grace`
-    /// more).
+    /// Finally everything is flushed to the store. All of it within
+    /// `grace`: what the store has not taken by then is taken up at the
+    /// next start.
     pub async fn shutdown(&self, grace: Duration) {
+        // One deadline for all of it: jobs stopping, the ends of those that
+        // did not, and the store's last writes.
+        let deadline = tokio::time::Instant::now() + grace;
         self.inner.shutdown.cancel();
         self.inner.tasks.close();
-        if tokio::time::timeout(grace, self.inner.tasks.wait())
+        if tokio::time::timeout_at(deadline, self.inner.tasks.wait())
             .await
             .is_err()
         {
@@ -268,11 +272,16 @@ impl Engine {
             .filter(|j| !j.log.is_closed() && !queued.contains(&j.id))
             .cloned()
             .collect();
-        for job in unfinished {
-            self.finish(&job, JobState::Interrupted, Some(INTERRUPTED.to_owned()))
-                .await;
-        }
-        if tokio::time::timeout(grace, self.flush()).await.is_err() {
+        let ends = async {
+            for job in unfinished {
+                self.finish(&job, JobState::Interrupted, Some(INTERRUPTED.to_owned()))
+                    .await;
+            }
+            self.flush().await;
+        };
+        if tokio::time::timeout_at(deadline, ends).await.is_err() {
+            // What is not stored is taken up at the next start: running
+            // jobs end `interrupted` then.
             tracing::error!("the store did not take every write within the grace period");
         }
     }
