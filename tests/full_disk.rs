@@ -4,6 +4,9 @@
 //! recovers when space returns. And SIGTERM while a job is blocked on the
 //! full write buffer still exits within the grace period.
 //!
+//! A store that cannot even delete (a delete is logged first) gives up the
+//! space it keeps back, so jobs past their retention make room.
+//!
 //! Mounting a tmpfs needs root (CAP_SYS_ADMIN), as `scripts/test` runs;
 //! without it these tests fail saying so rather than pass untested.
 
@@ -45,12 +48,19 @@ impl Tmpfs {
 
     /// Fills what is left of it with a file; gives the file.
     fn fill(&self) -> PathBuf {
+        self.fill_but(0)
+    }
+
+    /// Fills all but `left` bytes of it with a file; gives the file.
+    fn fill_but(&self, left: u64) -> PathBuf {
         let path = self.path().join("filler");
         let mut file = std::fs::File::create(&path).unwrap();
         let chunk = vec![0u8; 64 * 1024];
         while file.write_all(&chunk).is_ok() {}
         // Down to the last bytes.
         while file.write_all(&chunk[..512]).is_ok() {}
+        let len = file.metadata().unwrap().len();
+        file.set_len(len.saturating_sub(left)).unwrap();
         path
     }
 }
@@ -176,4 +186,66 @@ async fn sigterm_with_a_job_blocked_on_the_full_write_buffer_exits_within_the_gr
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn on_a_full_disk_jobs_past_their_retention_are_deleted_to_make_room() {
+    let disk = Tmpfs::mount("48m");
+    let client = common::session();
+    // A first run leaves a finished 6 MB job and the store's reserve.
+    let mut first = common::start(common::free_port(), disk.path(), &[]).await;
+    let old = common::start_job(
+        &client,
+        &first.base,
+        json!({"kind": "echo", "params": {"messages": ["a".repeat(1000)], "repeat": 6000}}),
+    )
+    .await;
+    common::until_newest_is(&client, &first.base, "succeeded").await;
+    assert!(disk.path().join("jobstream.db-reserve").exists());
+    let mut child = first.take_child();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+
+    // The disk fills (all but what opening the database needs), and the
+    // old job is past a retention of 1 s.
+    disk.fill_but(40 * 1024);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let server = common::start(
+        common::free_port(),
+        disk.path(),
+        &[("JOBSTREAM_RETENTION_SECS", "1")],
+    )
+    .await;
+    let base = server.base.clone();
+    let mut gone = false;
+    for _ in 0..200 {
+        let page = client
+            .get(format!("{base}/api/jobs/{old}/lines"))
+            .send()
+            .await
+            .unwrap();
+        if page.status() == StatusCode::NOT_FOUND {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the expired job was never deleted from the full disk");
+    assert!(!disk.path().join("jobstream.db-reserve").exists());
+    // Its pages hold a new job's output, with the disk still full.
+    let id = common::start_job(&client, &base, chatty(10_000)).await;
+    common::until_newest_is(&client, &base, "succeeded").await;
+    assert_eq!(ready(&client, &base).await, StatusCode::OK);
+    let lines: Value = client
+        .get(format!("{base}/api/jobs/{id}/lines?limit=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(lines["lines"][0]["n"], 10_000);
 }

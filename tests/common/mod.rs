@@ -53,7 +53,8 @@ pub fn free_port() -> u16 {
 }
 
 /// Starts the binary on `port` with its database in `data` and the extra
-/// environment `env`, and waits until it answers.
+/// environment `env`, and waits until it answers. Its log (warnings and
+/// errors) is shown when `TEST_SERVER_LOGS` is set.
 pub async fn start(port: u16, data: &Path, env: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_jobstream"));
     cmd.env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
@@ -62,7 +63,11 @@ pub async fn start(port: u16, data: &Path, env: &[(&str, &str)]) -> Server {
             format!("sqlite://{}/jobstream.db", data.display()),
         )
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
+        .stdout(if std::env::var_os("TEST_SERVER_LOGS").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
     for (k, v) in env {
         cmd.env(k, v);
     }

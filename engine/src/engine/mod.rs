@@ -114,6 +114,9 @@ struct Inner {
     room: Arc<tokio::sync::Semaphore>,
     /// Whether the store took the writer's last batch.
     store_healthy: Arc<AtomicBool>,
+    /// Notified when the store starts failing to write: the sweeper then
+    /// tries to make room.
+    store_failing: Arc<Notify>,
     /// Jobs being loaded back from the store, shared by the requests that
     /// asked for them meanwhile.
     loading: Mutex<HashMap<JobId, load::LoadCell>>,
@@ -163,10 +166,12 @@ impl Engine {
     ) -> Result<Self, StoreError> {
         let (writes, rx) = mpsc::channel(WRITE_BUFFER);
         let store_healthy = Arc::new(AtomicBool::new(true));
+        let store_failing = Arc::new(Notify::new());
         tokio::spawn(run_writer(
             Arc::clone(&store),
             rx,
             Arc::clone(&store_healthy),
+            Arc::clone(&store_failing),
         ));
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -181,6 +186,7 @@ impl Engine {
                 tasks: TaskTracker::new(),
                 last_created: AtomicU64::new(0),
                 store_healthy,
+                store_failing,
                 room: Arc::new(tokio::sync::Semaphore::new(
                     crate::store::WRITE_BUFFER_BYTES,
                 )),

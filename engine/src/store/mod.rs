@@ -24,7 +24,9 @@ use async_trait::async_trait;
 use crate::id::{JobId, SessionId};
 use crate::model::{Event, EventKind, JobState};
 
+mod reserve;
 mod sqlite;
+pub use reserve::Reserve;
 pub use sqlite::SqliteStore;
 
 /// Most writes pending between the jobs and the writer task. An emit waits
@@ -190,6 +192,15 @@ pub trait Store: Send + Sync + 'static {
         cutoff: u64,
         limit: usize,
     ) -> Result<Vec<JobId>, StoreError>;
+
+    /// Gives the space kept back for a full disk to the store (see
+    /// [`Reserve`]), so deletes can be written. Whether there was any.
+    fn release_reserve(&self) -> bool {
+        false
+    }
+
+    /// Keeps space back again, when the disk has room for it.
+    fn take_reserve(&self) {}
 }
 
 /// What the writer task receives.
@@ -206,11 +217,13 @@ pub(crate) enum Op {
 /// the order they were sent. A failed batch is retried (with a growing
 /// pause, logged) until it succeeds, so nothing is dropped; meanwhile the
 /// buffer fills and emits wait. `healthy` says whether the last attempt
-/// succeeded. Ends when every sender is gone.
+/// succeeded; `failing` is notified when it starts failing. Ends when
+/// every sender is gone.
 pub(crate) async fn run_writer(
     store: Arc<dyn Store>,
     mut rx: tokio::sync::mpsc::Receiver<Op>,
     healthy: Arc<std::sync::atomic::AtomicBool>,
+    failing: Arc<tokio::sync::Notify>,
 ) {
     use std::sync::atomic::Ordering;
     let mut ops = Vec::with_capacity(WRITE_BATCH);
@@ -238,7 +251,10 @@ pub(crate) async fn run_writer(
                     }
                 }
                 Err(e) => {
-                    healthy.store(false, Ordering::SeqCst);
+                    if healthy.swap(false, Ordering::SeqCst) {
+                        // The sweeper may make room (a full disk).
+                        failing.notify_one();
+                    }
                     tracing::error!(error = %e, writes = writes.len(), "store write failed; retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_secs(5));

@@ -5,14 +5,17 @@
 //! corrupt the file. Migrations are embedded and run on open.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, SqlitePool};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, QueryBuilder, Row, SqlitePool};
 
-use super::{JobRecord, Store, StoreError, StoredEvent, Write};
+use super::{JobRecord, Reserve, Store, StoreError, StoredEvent, Write};
 use crate::id::{JobId, SessionId};
 use crate::model::{Event, EventKind};
 
@@ -32,6 +35,8 @@ pub struct SqliteStore {
     /// connection of their own, so readers can never take the one the
     /// writer needs. The same pool as `pool` for an in-memory database.
     writer: SqlitePool,
+    /// Space kept back for a full disk; none for an in-memory database.
+    reserve: Option<Arc<Reserve>>,
 }
 
 impl SqliteStore {
@@ -70,6 +75,7 @@ impl SqliteStore {
             return Ok(SqliteStore {
                 writer: pool.clone(),
                 pool,
+                reserve: None,
             });
         }
         // One writer at a time is all SQLite allows, with its own
@@ -83,8 +89,14 @@ impl SqliteStore {
         };
         let writer = sized(1).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations").run(&writer).await?;
+        let reserve = Reserve::new(options.get_filename());
         let pool = sized(READERS).connect_with(options).await?;
-        Ok(SqliteStore { pool, writer })
+        reserve.take();
+        Ok(SqliteStore {
+            pool,
+            writer,
+            reserve: Some(Arc::new(reserve)),
+        })
     }
 
     /// The underlying pool, for tests and tools.
@@ -208,80 +220,95 @@ async fn insert_events(
     Ok(())
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn write(&self, writes: &[Write]) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        // Consecutive events go in multi-row inserts; anything else flushes
-        // them first, so the order of the writes is kept.
-        let mut events: Vec<(JobId, &Event)> = Vec::new();
-        for write in writes {
-            if let Write::Event(job, event) = write {
-                events.push((*job, event));
-                continue;
-            }
-            insert_events(&mut tx, &events).await?;
-            events.clear();
-            match write {
-                Write::Event(..) => unreachable!("handled above"),
-                Write::Insert(job) => {
-                    sqlx::query(
-                        "INSERT INTO jobs (id, owner, kind, params, display_name, locale, \
+/// Applies `writes` in one transaction on `conn`.
+async fn write_all(conn: &mut SqliteConnection, writes: &[Write]) -> Result<(), StoreError> {
+    let mut tx = conn.begin().await?;
+    // Consecutive events go in multi-row inserts; anything else flushes
+    // them first, so the order of the writes is kept.
+    let mut events: Vec<(JobId, &Event)> = Vec::new();
+    for write in writes {
+        if let Write::Event(job, event) = write {
+            events.push((*job, event));
+            continue;
+        }
+        insert_events(&mut tx, &events).await?;
+        events.clear();
+        match write {
+            Write::Event(..) => unreachable!("handled above"),
+            Write::Insert(job) => {
+                sqlx::query(
+                    "INSERT INTO jobs (id, owner, kind, params, display_name, locale, \
                          state, error, progress, progress_label, created_at, started_at, \
                          finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(job.id.to_string())
-                    .bind(job.owner.to_string())
-                    .bind(&job.kind)
-                    .bind(job.params.to_string())
-                    .bind(&job.display_name)
-                    .bind(&job.locale)
-                    .bind(job.state.as_str())
-                    .bind(&job.error)
-                    .bind(job.progress)
-                    .bind(&job.progress_label)
-                    .bind(db_ms(job.created_at))
-                    .bind(job.started_at.map(db_ms))
-                    .bind(job.finished_at.map(db_ms))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Write::State {
-                    job,
-                    state,
-                    at,
-                    error,
-                } => {
-                    sqlx::query(
-                        "UPDATE jobs SET state = ?1, error = ?2, \
+                )
+                .bind(job.id.to_string())
+                .bind(job.owner.to_string())
+                .bind(&job.kind)
+                .bind(job.params.to_string())
+                .bind(&job.display_name)
+                .bind(&job.locale)
+                .bind(job.state.as_str())
+                .bind(&job.error)
+                .bind(job.progress)
+                .bind(&job.progress_label)
+                .bind(db_ms(job.created_at))
+                .bind(job.started_at.map(db_ms))
+                .bind(job.finished_at.map(db_ms))
+                .execute(&mut *tx)
+                .await?;
+            }
+            Write::State {
+                job,
+                state,
+                at,
+                error,
+            } => {
+                sqlx::query(
+                    "UPDATE jobs SET state = ?1, error = ?2, \
                          started_at = CASE WHEN ?1 = 'running' THEN ?3 ELSE started_at END, \
                          finished_at = CASE WHEN ?1 IN ('queued', 'running') \
                          THEN finished_at ELSE ?3 END WHERE id = ?4",
-                    )
-                    .bind(state.as_str())
-                    .bind(error)
-                    .bind(db_ms(*at))
+                )
+                .bind(state.as_str())
+                .bind(error)
+                .bind(db_ms(*at))
+                .bind(job.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+            Write::Progress {
+                job,
+                fraction,
+                label,
+            } => {
+                sqlx::query("UPDATE jobs SET progress = ?, progress_label = ? WHERE id = ?")
+                    .bind(fraction)
+                    .bind(label)
                     .bind(job.to_string())
                     .execute(&mut *tx)
                     .await?;
-                }
-                Write::Progress {
-                    job,
-                    fraction,
-                    label,
-                } => {
-                    sqlx::query("UPDATE jobs SET progress = ?, progress_label = ? WHERE id = ?")
-                        .bind(fraction)
-                        .bind(label)
-                        .bind(job.to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                }
             }
         }
-        insert_events(&mut tx, &events).await?;
-        tx.commit().await?;
-        Ok(())
+    }
+    insert_events(&mut tx, &events).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn write(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let written = write_all(&mut conn, writes).await;
+        if written.is_err() && self.reserve.is_some() {
+            // A transaction that failed to commit (a full disk) can leave
+            // the connection inside it without the driver knowing: the
+            // retry then ran in a savepoint of the dead transaction and was
+            // lost with it. A new connection starts clean. (Not for an
+            // in-memory database, which its one connection is.)
+            let _ = conn.detach().close().await;
+        }
+        written
     }
 
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
@@ -399,5 +426,15 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         ids.iter().map(|id| parse("job id", id)).collect()
+    }
+
+    fn release_reserve(&self) -> bool {
+        self.reserve.as_ref().is_some_and(|r| r.release())
+    }
+
+    fn take_reserve(&self) {
+        if let Some(reserve) = &self.reserve {
+            reserve.take();
+        }
     }
 }
