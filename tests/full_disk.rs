@@ -239,13 +239,6 @@ async fn on_a_full_disk_jobs_past_their_retention_are_deleted_to_make_room() {
     let id = common::start_job(&client, &base, chatty(10_000)).await;
     common::until_newest_is(&client, &base, "succeeded").await;
     assert_eq!(ready(&client, &base).await, StatusCode::OK);
-    let lines: Value = client
-        .get(format!("{base}/api/jobs/{id}/lines?limit=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lines = common::get_json(&client, &format!("{base}/api/jobs/{id}/lines?limit=1")).await;
     assert_eq!(lines["lines"][0]["n"], 10_000);
 }

@@ -160,17 +160,16 @@ pub async fn start_job(client: &reqwest::Client, base: &str, body: serde_json::V
     created["id"].as_str().unwrap().to_owned()
 }
 
+/// `GET url` as `client`, the answer as JSON.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    let resp = client.get(url).send().await.unwrap();
+    resp.json().await.unwrap()
+}
+
 /// Waits (at most 60 s) until the session's newest job has `state`.
 pub async fn until_newest_is(client: &reqwest::Client, base: &str, state: &str) {
     for _ in 0..600 {
-        let list: serde_json::Value = client
-            .get(format!("{base}/api/jobs"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = get_json(client, &format!("{base}/api/jobs")).await;
         if list["jobs"][0]["state"] == state {
             return;
         }
