@@ -280,8 +280,12 @@ impl EventLog {
                 limit,
             });
         }
-        let max = self.log.limits().max_job_bytes;
-        let mut too_large = false;
+        let LogLimits {
+            max_job_bytes: max,
+            max_job_events: max_messages,
+            ..
+        } = self.log.limits();
+        let (mut too_large, mut too_many) = (false, false);
         let appended = self
             .commit(
                 (1, room_for(EventKind::Message, text)),
@@ -292,13 +296,23 @@ impl EventLog {
                         too_large = true;
                         return;
                     }
+                    if c.st.said_messages >= max_messages {
+                        too_many = true;
+                        return;
+                    }
                     c.st.said += text.len() as u64;
+                    c.st.said_messages += 1;
                     c.event(EventKind::Message, text.into());
                 },
             )
             .await;
         if too_large {
             return Err(AppendError::JobTooLarge { limit: max });
+        }
+        if too_many {
+            return Err(AppendError::JobTooManyMessages {
+                limit: max_messages,
+            });
         }
         appended
     }

@@ -53,6 +53,8 @@ pub(crate) struct LogState {
     lines: u64,
     /// Bytes of messages said so far in this run of the job.
     pub(crate) said: u64,
+    /// Messages said so far in this run of the job.
+    pub(crate) said_messages: u64,
     /// The highest id of an event that existed and is no longer here
     /// (dropped by the bounds, or older than what was restored). Ids a
     /// restart skipped never existed: a reader is told of a gap only for
@@ -115,6 +117,7 @@ impl Log {
                 next_seq,
                 lines: 0,
                 said: 0,
+                said_messages: 0,
                 dropped_through: 0,
                 state,
                 error: None,

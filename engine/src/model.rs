@@ -95,6 +95,9 @@ pub struct LogLimits {
     /// Most bytes of messages one job may say in all (what the store keeps
     /// of it); an emit beyond it is refused.
     pub max_job_bytes: u64,
+    /// Most messages one job may say in all (each is a row in the store,
+    /// however short); an emit beyond it is refused.
+    pub max_job_events: u64,
 }
 
 impl Default for LogLimits {
@@ -104,6 +107,7 @@ impl Default for LogLimits {
             max_bytes: 4 * 1024 * 1024,
             max_message_bytes: 64 * 1024,
             max_job_bytes: 256 * 1024 * 1024,
+            max_job_events: 4_000_000,
         }
     }
 }
@@ -118,6 +122,10 @@ pub enum AppendError {
     /// (`JOBSTREAM_JOB_MAX_BYTES`).
     #[error("the job has said {limit} bytes, as much as one job may; nothing more is kept")]
     JobTooLarge { limit: u64 },
+    /// The job has said `limit` messages in all, its bound
+    /// (`JOBSTREAM_JOB_MAX_EVENTS`).
+    #[error("the job has said {limit} messages, as many as one job may; nothing more is kept")]
+    JobTooManyMessages { limit: u64 },
     /// An empty message cannot be carried by SSE: clients drop events whose
     /// data is empty.
     #[error("empty messages cannot be sent: SSE clients drop events with empty data")]

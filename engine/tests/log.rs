@@ -140,6 +140,26 @@ async fn a_job_may_say_at_most_its_byte_bound_in_all() {
 }
 
 #[tokio::test]
+async fn a_job_may_say_at_most_its_bound_of_messages_in_all() {
+    let limits = LogLimits {
+        max_job_events: 3,
+        ..LogLimits::default()
+    };
+    let log = EventLog::new(limits);
+    for i in 1..=3 {
+        assert_eq!(log.append_message("x").await, Ok(i));
+    }
+    assert_eq!(
+        log.append_message("x").await,
+        Err(AppendError::JobTooManyMessages { limit: 3 })
+    );
+    assert_eq!(log.snapshot().events.len(), 3);
+    log.close(JobState::Failed, Some("too many".into()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn bound_on_events_drops_oldest_and_reports_gap() {
     let limits = LogLimits {
         max_events: 3,

@@ -88,6 +88,14 @@ pub(super) struct Flags {
           value_parser = whole::<{ 1024 * 1024 }, { 1 << 40 }>)]
     job_max_bytes: u64,
 
+    /// Most messages one job may say in all (each is a row in the store,
+    /// however short); an emit beyond it fails with an error to the job
+    /// (1000 to 1000000000)
+    #[arg(long, env = "JOBSTREAM_JOB_MAX_EVENTS", value_name = "N",
+          default_value_t = Config::default().engine.log_limits.max_job_events,
+          value_parser = whole::<1000, 1_000_000_000>)]
+    job_max_events: u64,
+
     /// Finished jobs kept in memory; beyond it the oldest is dropped from
     /// memory and loaded again from the store when asked for (0 to
     /// 10000000)
@@ -258,6 +266,7 @@ impl Flags {
                     max_bytes: size(self.log_bytes),
                     max_message_bytes: size(self.max_message_bytes),
                     max_job_bytes: self.job_max_bytes,
+                    max_job_events: self.job_max_events,
                 },
                 retained_jobs: size(self.retained_jobs),
                 retention: Duration::from_secs(self.retention_secs),

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use jobstream_engine::{LogLimits, QuotaConfig};
 
 /// Every variable with a value its range accepts, none a default.
-const ALL: [(&str, &str); 26] = [
+const ALL: [(&str, &str); 27] = [
     ("JOBSTREAM_DATABASE_URL", "sqlite::memory:"),
     ("JOBSTREAM_RETENTION_SECS", "60"),
     ("JOBSTREAM_JOB_MAX_SECS", "90"),
@@ -17,6 +17,7 @@ const ALL: [(&str, &str); 26] = [
     ("JOBSTREAM_LOG_BYTES", "2048"),
     ("JOBSTREAM_MAX_MESSAGE_BYTES", "512"),
     ("JOBSTREAM_JOB_MAX_BYTES", "2097152"),
+    ("JOBSTREAM_JOB_MAX_EVENTS", "5000"),
     ("JOBSTREAM_RETAINED_JOBS", "0"),
     ("JOBSTREAM_KEEPALIVE_SECS", "3"),
     ("JOBSTREAM_SHUTDOWN_GRACE_SECS", "0"),
@@ -119,6 +120,7 @@ fn reads_every_variable() {
             max_bytes: 2048,
             max_message_bytes: 512,
             max_job_bytes: 2 * 1024 * 1024,
+            max_job_events: 5000,
         }
     );
     assert_eq!(c.engine.retained_jobs, 0);
