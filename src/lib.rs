@@ -26,7 +26,7 @@ use app::{shell, App};
 use axum::extract::FromRef;
 use axum::routing::{any, get, post};
 use axum::{middleware, Router};
-use jobstream_engine::{Engine, SqliteStore, StoreError};
+use jobstream_engine::{Engine, StoreError};
 use jobstream_protocol::routes;
 use leptos::prelude::{provide_context, LeptosOptions};
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -72,7 +72,7 @@ impl AppState {
     /// migrations, recovering what the last run left) and starts the engine
     /// with the server's job kinds.
     pub async fn new(leptos_options: LeptosOptions, config: Config) -> Result<Self, StoreError> {
-        let store = Arc::new(SqliteStore::open(&config.database_url).await?);
+        let store = jobstream_engine::store::open(&config.database_url).await?;
         Self::with_store(leptos_options, config, store).await
     }
 

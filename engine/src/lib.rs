@@ -63,4 +63,4 @@ pub use model::{
     MAX_PAGE_BYTES,
 };
 pub use registry::{FieldError, Params, PlanError, Problem, Registry};
-pub use store::{SqliteStore, Store, StoreError};
+pub use store::{PgStore, SqliteStore, Store, StoreError};

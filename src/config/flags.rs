@@ -26,11 +26,12 @@ use super::{Config, ConfigError, TrustedProxies, DEFAULT_DATABASE_URL};
                   target/site). RUST_LOG sets the log filter (default info)."
 )]
 pub(super) struct Flags {
-    /// The job store, a SQLite URL; the file and its folder are created and
-    /// migrations run at start
-    // The value is hidden in --help: a future PostgreSQL URL holds a password.
+    /// The job store: sqlite://PATH (one process; the file and its folder
+    /// are created) or postgres://USER:PASSWORD@HOST:PORT/DB (several nodes
+    /// may share it); migrations run at start
+    // The value is hidden in --help: a PostgreSQL URL may hold a password.
     #[arg(long, env = "JOBSTREAM_DATABASE_URL", value_name = "URL", hide_env_values = true,
-          default_value = DEFAULT_DATABASE_URL, value_parser = sqlite_url)]
+          default_value = DEFAULT_DATABASE_URL, value_parser = database_url)]
     database_url: String,
 
     /// Finished jobs and their events are deleted this long after they
@@ -226,13 +227,15 @@ fn whole<const MIN: u64, const MAX: u64>(value: &str) -> Result<u64, String> {
 }
 
 /// Refuses other databases at start, not at the first query.
-fn sqlite_url(value: &str) -> Result<String, String> {
-    if value.starts_with("sqlite:") {
+fn database_url(value: &str) -> Result<String, String> {
+    if value.starts_with("sqlite:") || jobstream_engine::store::is_postgres(value) {
         Ok(value.to_owned())
     } else {
-        Err("expected a SQLite URL such as sqlite://data/jobstream.db \
-             (PostgreSQL is not supported yet)"
-            .to_owned())
+        Err(
+            "expected sqlite://PATH such as sqlite://data/jobstream.db, \
+             or postgres://USER:PASSWORD@HOST:PORT/DB"
+                .to_owned(),
+        )
     }
 }
 

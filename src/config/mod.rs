@@ -202,7 +202,12 @@ fn invalid_variable(
     match (name, std::error::Error::source(&e)) {
         (Some(name), Some(expected)) => ConfigError::Invalid {
             name: name.to_owned(),
-            value: get(name).unwrap_or_default(),
+            // A database URL may hold a password: not repeated.
+            value: if name == "JOBSTREAM_DATABASE_URL" {
+                "…".to_owned()
+            } else {
+                get(name).unwrap_or_default()
+            },
             expected: expected.to_string(),
         },
         _ => ConfigError::Usage(e),

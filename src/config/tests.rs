@@ -245,13 +245,16 @@ fn bad_values_name_the_variable() {
         e,
         r#"JOBSTREAM_STREAMS_TOTAL="" is invalid: expected a whole number from 1 to 10000000"#
     );
-    let e = with(&[("JOBSTREAM_DATABASE_URL", "postgres://db")])
+    let e = with(&[("JOBSTREAM_DATABASE_URL", "mysql://u:secret@db/jobs")])
         .unwrap_err()
         .to_string();
     assert_eq!(
         e,
-        r#"JOBSTREAM_DATABASE_URL="postgres://db" is invalid: expected a SQLite URL such as sqlite://data/jobstream.db (PostgreSQL is not supported yet)"#
+        r#"JOBSTREAM_DATABASE_URL="…" is invalid: expected sqlite://PATH such as sqlite://data/jobstream.db, or postgres://USER:PASSWORD@HOST:PORT/DB"#,
+        "the password is not repeated"
     );
+    let c = with(&[("JOBSTREAM_DATABASE_URL", "postgres://u:p@db:5432/jobs")]).unwrap();
+    assert_eq!(c.database_url, "postgres://u:p@db:5432/jobs");
     let e = with(&[
         ("JOBSTREAM_LOG_BYTES", "2048"),
         ("JOBSTREAM_MAX_MESSAGE_BYTES", "4096"),

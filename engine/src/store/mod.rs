@@ -24,10 +24,32 @@ use async_trait::async_trait;
 use crate::id::{JobId, SessionId};
 use crate::model::{Event, EventKind, JobState};
 
+mod codec;
+mod postgres;
 mod reserve;
 mod sqlite;
+pub use postgres::PgStore;
 pub use reserve::Reserve;
 pub use sqlite::SqliteStore;
+
+/// Opens the store `url` names: `sqlite:` (one process; the default) or
+/// `postgres://` / `postgresql://` (several nodes may share it).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if is_postgres(url) {
+        Ok(Arc::new(PgStore::open(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError(format!(
+            "JOBSTREAM_DATABASE_URL {url:?}: expected sqlite://PATH or postgres://USER@HOST/DB"
+        )))
+    }
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
 
 /// Most writes pending between the jobs and the writer task. An emit waits
 /// while it is full. It also bounds how many events a `kill -9` can lose.

@@ -15,9 +15,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, QueryBuilder, Row, SqlitePool};
 
+use super::codec::{db_count, db_ms, kind_code, kind_from, ms, parse};
 use super::{JobRecord, Reserve, Store, StoreError, StoredEvent, Write};
 use crate::id::{JobId, SessionId};
-use crate::model::{Event, EventKind};
+use crate::model::Event;
 
 /// Rows per multi-row `INSERT` of events (5 variables each, far below
 /// SQLite's limit of 32766).
@@ -105,43 +106,6 @@ impl SqliteStore {
     }
 }
 
-fn kind_code(kind: EventKind) -> i64 {
-    match kind {
-        EventKind::Message => 0,
-        EventKind::State => 1,
-        EventKind::End => 2,
-        EventKind::Close => 3,
-        EventKind::Progress => 4,
-    }
-}
-
-fn kind_from(code: i64) -> Result<EventKind, StoreError> {
-    Ok(match code {
-        0 => EventKind::Message,
-        1 => EventKind::State,
-        2 => EventKind::End,
-        3 => EventKind::Close,
-        4 => EventKind::Progress,
-        other => {
-            return Err(StoreError(format!(
-                "unknown event kind {other} in the database"
-            )))
-        }
-    })
-}
-
-fn ms(v: Option<i64>) -> Option<u64> {
-    v.and_then(|v| u64::try_from(v).ok())
-}
-
-fn db_ms(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn db_count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 fn stored_event(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {
         seq: ms(row.try_get("seq")?).unwrap_or(0),
@@ -171,11 +135,6 @@ async fn read_within<'r>(
         events.push(event);
     }
     Ok(events)
-}
-
-fn parse<T: FromStr>(what: &str, text: &str) -> Result<T, StoreError> {
-    text.parse()
-        .map_err(|_| StoreError(format!("invalid {what} {text:?} in the database")))
 }
 
 fn record(row: &sqlx::sqlite::SqliteRow) -> Result<JobRecord, StoreError> {
