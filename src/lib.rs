@@ -153,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         // Outside the session middleware: a probe gets no cookie, and an
         // answer while draining.
         .route(routes::READYZ, get(api::readyz))
+        .route(routes::HEALTHZ, get(api::healthz))
         .nest_service(
             &site::pkg_route(options),
             site::pkg_files(options, shutdown.clone()),

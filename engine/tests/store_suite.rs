@@ -56,6 +56,8 @@ macro_rules! on_both {
 }
 
 on_both!(
+    texts_come_back_exactly,
+    pages_of_events_and_lines_are_bounded,
     jobs_and_events_round_trip_in_order_across_reopen,
     a_failed_batch_writes_nothing,
     a_sessions_jobs_list_newest_first,
@@ -359,4 +361,58 @@ async fn texts(engine: &Engine, owner: SessionId, id: JobId) -> Vec<(u64, String
         .iter()
         .map(|e| (e.seq, e.text.to_string()))
         .collect()
+}
+
+async fn texts_come_back_exactly(backend: Backend) {
+    let store = backend.open().await;
+    let job = record(SessionId::random(), 1);
+    let texts = ["nul \0 inside", "emoji 😀 and ä", "tab\tand \u{2028}", "x"];
+    let mut writes = vec![Write::Insert(Box::new(job.clone()))];
+    for (i, text) in texts.iter().enumerate() {
+        writes.push(Write::Event(
+            job.id,
+            event(i as u64 + 1, EventKind::Message, text),
+        ));
+    }
+    store.write(&writes).await.unwrap();
+    let back: Vec<String> = store
+        .events(job.id, 10, usize::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.text)
+        .collect();
+    assert_eq!(back, texts);
+}
+
+async fn pages_of_events_and_lines_are_bounded(backend: Backend) {
+    let store = backend.open().await;
+    let job = record(SessionId::random(), 1);
+    let mut writes = vec![Write::Insert(Box::new(job.clone()))];
+    // Messages 1..=20 with a state event between 10 and 11.
+    for seq in 1..=21u64 {
+        let (kind, text) = if seq == 11 {
+            (EventKind::State, "running".to_owned())
+        } else {
+            (EventKind::Message, format!("{seq:02}"))
+        };
+        writes.push(Write::Event(job.id, event(seq, kind, &text)));
+    }
+    store.write(&writes).await.unwrap();
+    let seqs = |events: Vec<jobstream_engine::store::StoredEvent>| -> Vec<u64> {
+        events.iter().map(|e| e.seq).collect()
+    };
+    // After 3, before 9, at most 4.
+    let page = store
+        .events_after(job.id, 3, 9, 4, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(seqs(page), [4, 5, 6, 7]);
+    // Bytes: two-byte texts, 5 bytes stop after the third.
+    let page = store.events_after(job.id, 0, 100, 100, 5).await.unwrap();
+    assert_eq!(seqs(page), [1, 2, 3]);
+    // Lines before 14: messages only, the newest 3, oldest first.
+    let lines = store.lines_before(job.id, 14, 3).await.unwrap();
+    assert_eq!(seqs(lines), [10, 12, 13]);
+    assert!(store.lines_before(job.id, 1, 3).await.unwrap().is_empty());
 }

@@ -20,6 +20,9 @@ pub const API_FALLBACK: &str = "/api/{*rest}";
 /// `{"ready":false,"reason":"..."}` while its store fails or it shuts down.
 /// For load balancers; it sets no cookie.
 pub const READYZ: &str = "/readyz";
+/// `GET`: 200 `{"healthy":true}` while the process serves, whatever its
+/// store (liveness, for load balancers and orchestrators); no cookie.
+pub const HEALTHZ: &str = "/healthz";
 /// A job's page.
 pub const JOB_PAGE: &str = "/jobs/{id}";
 

@@ -21,15 +21,21 @@ pub use jobs::{cancel_job, create_job, list_jobs, CreateJob, Created, ListQuery,
 pub use output::{lines, output};
 pub use stream::{events, session_events};
 
+/// `GET /healthz`: 200 while the process serves (whatever its store).
+pub async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"healthy": true}))
+}
+
 /// `GET /readyz`: 200 while the server takes jobs, 503 with the reason
-/// while its store fails to write or is behind, or it is shutting down.
+/// while its store fails to write, is behind or does not answer, or it is
+/// shutting down.
 pub async fn readyz(
     axum::extract::State(engine): axum::extract::State<jobstream_engine::Engine>,
 ) -> axum::response::Response {
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
     use axum::Json;
-    match engine.ready() {
+    match engine.ready_and_answering().await {
         Ok(()) => Json(serde_json::json!({"ready": true})).into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -241,6 +241,20 @@ impl Engine {
         Ok(())
     }
 
+    /// [`Engine::ready`], and the store answers a query within 2 s (a
+    /// database that went away is noticed even while nothing is written).
+    pub async fn ready_and_answering(&self) -> Result<(), &'static str> {
+        self.ready()?;
+        match tokio::time::timeout(Duration::from_secs(2), self.inner.store.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the job store does not answer");
+                Err("the job store does not answer")
+            }
+            Err(_) => Err("the job store does not answer"),
+        }
+    }
+
     /// Waits until everything sent to the store so far is written.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();

@@ -215,6 +215,11 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<JobId>, StoreError>;
 
+    /// Whether the store answers (a cheap query), for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Gives the space kept back for a full disk to the store (see
     /// [`Reserve`]), so deletes can be written. Whether there was any.
     fn release_reserve(&self) -> bool {

@@ -232,6 +232,11 @@ impl Store for PgStore {
         written
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
         let row = sqlx::query(&format!("{SELECT_JOBS} WHERE j.id = $1"))
             .bind(id.to_string())
