@@ -44,6 +44,7 @@ pub mod frames;
 pub mod front;
 pub mod jobs;
 pub mod limits;
+pub mod metrics;
 pub mod session;
 pub mod site;
 
@@ -83,6 +84,8 @@ impl AppState {
         config: Config,
         store: Arc<dyn jobstream_engine::Store>,
     ) -> Result<Self, StoreError> {
+        // Before anything counts: the engine's handles are made on first use.
+        metrics::handle();
         let engine = Engine::start(
             config.engine.clone(),
             jobs::registry(config.bench_jobs),
@@ -149,25 +152,28 @@ pub fn router(state: AppState) -> Router {
         )
         .route(routes::API_FALLBACK, any(api::no_route));
     let options = &state.leptos_options;
-    with_session(pages, true)
-        // Outside the session middleware: a probe gets no cookie, and an
-        // answer while draining.
+    // Outside the session middleware: a probe gets no cookie, and an
+    // answer while draining.
+    let mut app = with_session(pages, true)
         .route(routes::READYZ, get(api::readyz))
-        .route(routes::HEALTHZ, get(api::healthz))
-        .nest_service(
-            &site::pkg_route(options),
-            site::pkg_files(options, shutdown.clone()),
-        )
-        .fallback_service(site::site_files(options, shutdown.clone(), not_found))
-        .layer(middleware::from_fn(site::html_no_cache))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        // gzip and brotli (the crate features enabled); its default
-        // predicate skips `text/event-stream`, small bodies and images,
-        // and it never touches a response that has a Content-Encoding.
-        // Nor one that says `X-Accel-Buffering: no` (a followed output):
-        // a compressor holds bytes back until its buffer fills.
-        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(unbuffered)))
-        .with_state(state)
+        .route(routes::HEALTHZ, get(api::healthz));
+    if config.metrics_addr.is_none() {
+        app = app.route(routes::METRICS, get(metrics::metrics));
+    }
+    app.nest_service(
+        &site::pkg_route(options),
+        site::pkg_files(options, shutdown.clone()),
+    )
+    .fallback_service(site::site_files(options, shutdown.clone(), not_found))
+    .layer(middleware::from_fn(site::html_no_cache))
+    .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+    // gzip and brotli (the crate features enabled); its default
+    // predicate skips `text/event-stream`, small bodies and images,
+    // and it never touches a response that has a Content-Encoding.
+    // Nor one that says `X-Accel-Buffering: no` (a followed output):
+    // a compressor holds bytes back until its buffer fills.
+    .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(unbuffered)))
+    .with_state(state)
 }
 
 /// The compression predicate's part that leaves alone responses that must
@@ -192,6 +198,22 @@ pub async fn serve(
     let token = state.shutdown.clone();
     let engine = state.engine.clone();
     let grace = state.config.shutdown_grace;
+    if let Some(addr) = state.config.metrics_addr {
+        let metrics_listener = TcpListener::bind(addr).await?;
+        tracing::info!("metrics on http://{addr}{}", routes::METRICS);
+        let app = Router::new()
+            .route(routes::METRICS, get(metrics::metrics))
+            .with_state(engine.clone());
+        let stop = token.clone().cancelled_owned();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics_listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     let options = front::Options {
         lean: state.config.lean_streams,
         head_timeout: state.config.head_timeout,
@@ -227,7 +249,13 @@ pub async fn serve(
                             });
                         }
                         // Closed at once: answering would cost what the cap saves.
-                        Err(refused) => tracing::debug!(%peer, ?refused, "connection refused"),
+                        Err(refused) => {
+                            metrics::refused(match refused {
+                                limits::Refused::PerOwner { .. } => "address",
+                                limits::Refused::Total { .. } => "connections",
+                            });
+                            tracing::debug!(%peer, ?refused, "connection refused");
+                        }
                     }
                 }
                 Err(e) => {

@@ -314,6 +314,10 @@ impl EventLog {
                 limit: max_messages,
             });
         }
+        if appended.is_ok() {
+            crate::metrics::EVENTS_EMITTED.increment(1);
+            crate::metrics::EVENT_BYTES_EMITTED.increment(text.len() as u64);
+        }
         appended
     }
 

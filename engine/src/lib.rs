@@ -43,6 +43,7 @@ pub mod id;
 pub mod job;
 pub mod journal;
 pub mod log;
+pub mod metrics;
 pub mod model;
 pub mod registry;
 pub mod sse;

@@ -23,6 +23,9 @@ pub const READYZ: &str = "/readyz";
 /// `GET`: 200 `{"healthy":true}` while the process serves, whatever its
 /// store (liveness, for load balancers and orchestrators); no cookie.
 pub const HEALTHZ: &str = "/healthz";
+/// `GET`: the Prometheus text of the node's metrics (on the main port, or
+/// only on `JOBSTREAM_METRICS_ADDR` when set); no cookie.
+pub const METRICS: &str = "/metrics";
 /// A job's page.
 pub const JOB_PAGE: &str = "/jobs/{id}";
 

@@ -29,6 +29,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use super::stream::{into_body, Chunks};
 use super::timers::StreamEnds;
 use crate::error::ApiError;
+use crate::metrics::StreamKind;
 use crate::AppState;
 
 /// The visitor's job `id`, or 404.
@@ -105,7 +106,7 @@ pub async fn output(
     };
     // Reading a long output holds a reader, as a stream does: it takes a
     // place among the open streams, before the job may be loaded.
-    let ends = StreamEnds::new(&state, &visitor)?;
+    let ends = StreamEnds::new(&state, &visitor, StreamKind::Job)?;
     let job = owned_job(&state, &visitor, &id).await?;
     let body = Output {
         reader: state.engine.reader(&job, 0),

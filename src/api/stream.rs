@@ -22,12 +22,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::BytesMut;
 use futures_util::{stream, StreamExt};
-use jobstream_engine::{sse, Engine, JobId, Reader, SessionId};
+use jobstream_engine::{sse, Engine, EventKind, JobId, Reader, SessionId};
 use jobstream_protocol::{event, routes};
 use tokio::sync::watch;
 
 use super::timers::{on_due, StreamEnds, Timers};
 use crate::error::ApiError;
+use crate::metrics::{self, StreamKind};
 use crate::AppState;
 
 /// Where a client resumes: the `Last-Event-ID` header (sent by a browser
@@ -74,7 +75,7 @@ pub async fn events(
     let id: JobId = id.parse().map_err(|_| ApiError::JobNotFound)?;
     // The place among the open streams first: finding the job may load it
     // from the store, which only a stream that may open should cost.
-    let ends = StreamEnds::new(&state, &visitor)?;
+    let ends = StreamEnds::new(&state, &visitor, StreamKind::Job)?;
     let job = state
         .engine
         .find(visitor.session, id)
@@ -106,7 +107,7 @@ pub async fn session_events(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
 ) -> Result<Response, ApiError> {
-    let ends = StreamEnds::new(&state, &visitor)?;
+    let ends = StreamEnds::new(&state, &visitor, StreamKind::List)?;
     let feed = FeedStream {
         timers: Timers::new(&ends),
         rx: state.engine.watch(visitor.session),
@@ -194,7 +195,13 @@ impl Chunks for JobStream {
                 Some(bytes)
             }
             batch = self.reader.next() => {
-                self.queued.extend(batch?.frames());
+                let batch = batch?;
+                let messages = batch.events.iter().filter(|e| e.kind == EventKind::Message);
+                metrics::EVENTS_DELIVERED.increment(messages.count() as u64);
+                if batch.gap.is_some() {
+                    metrics::GAPS.increment(1);
+                }
+                self.queued.extend(batch.frames());
                 self.timers.sent();
                 self.queued.pop_front()
             }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{ApiError, StreamLimit};
 use crate::limits::{Refused, StreamPermit};
+use crate::metrics::{self, OpenStream, StreamKind};
 use crate::AppState;
 
 /// What bounds one stream: its timers' settings and its permit.
@@ -27,15 +28,23 @@ pub struct StreamEnds {
     shutdown: CancellationToken,
     /// The stream's place among the open streams, given back on drop.
     _permit: StreamPermit,
+    /// Counted among the open streams of its kind while it lives.
+    _open: OpenStream,
 }
 
 impl StreamEnds {
     /// Takes a place among the open streams (429 when there is none).
-    pub fn new(state: &AppState, visitor: &Visitor) -> Result<Self, ApiError> {
+    pub fn new(state: &AppState, visitor: &Visitor, kind: StreamKind) -> Result<Self, ApiError> {
         let permit = state.streams.acquire(visitor.session).map_err(|refused| {
             ApiError::TooManyStreams(match refused {
-                Refused::PerOwner { limit } => StreamLimit::Session(limit),
-                Refused::Total { limit } => StreamLimit::Server(limit),
+                Refused::PerOwner { limit } => {
+                    metrics::refused("session");
+                    StreamLimit::Session(limit)
+                }
+                Refused::Total { limit } => {
+                    metrics::refused("server");
+                    StreamLimit::Server(limit)
+                }
             })
         })?;
         Ok(StreamEnds {
@@ -43,6 +52,7 @@ impl StreamEnds {
             deadline: Instant::now() + state.config.stream_lifetime,
             shutdown: state.shutdown.clone(),
             _permit: permit,
+            _open: OpenStream::new(kind),
         })
     }
 }

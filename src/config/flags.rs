@@ -215,6 +215,11 @@ pub(super) struct Flags {
           default_value_t = Config::default().bench_jobs, value_parser = switch,
           action = clap::ArgAction::Set)]
     bench: bool,
+
+    /// Serve GET /metrics on this address (HOST:PORT) instead of the main
+    /// port, e.g. 127.0.0.1:9100 (default: on the main port)
+    #[arg(long, env = "JOBSTREAM_METRICS_ADDR", value_name = "HOST:PORT")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// A whole number from `MIN` to `MAX`; spaces around it are allowed
@@ -294,6 +299,7 @@ impl Flags {
             trusted_proxies: self.trusted_proxies.unwrap_or_default(),
             cookie_secure: self.cookie_secure,
             bench_jobs: self.bench,
+            metrics_addr: self.metrics_addr,
         })
     }
 }

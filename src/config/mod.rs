@@ -70,6 +70,9 @@ pub struct Config {
     pub cookie_secure: bool,
     /// The `bench` job kind is offered (`JOBSTREAM_BENCH=1`).
     pub bench_jobs: bool,
+    /// Where `GET /metrics` is served instead of the main port (for a
+    /// port only the monitoring can reach); `None`: on the main port.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for Config {
@@ -90,6 +93,7 @@ impl Default for Config {
             trusted_proxies: TrustedProxies::default(),
             cookie_secure: false,
             bench_jobs: false,
+            metrics_addr: None,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use jobstream_engine::{LogLimits, QuotaConfig};
 
 /// Every variable with a value its range accepts, none a default.
-const ALL: [(&str, &str); 27] = [
+const ALL: [(&str, &str); 28] = [
     ("JOBSTREAM_DATABASE_URL", "sqlite::memory:"),
     ("JOBSTREAM_RETENTION_SECS", "60"),
     ("JOBSTREAM_JOB_MAX_SECS", "90"),
@@ -18,6 +18,7 @@ const ALL: [(&str, &str); 27] = [
     ("JOBSTREAM_MAX_MESSAGE_BYTES", "512"),
     ("JOBSTREAM_JOB_MAX_BYTES", "2097152"),
     ("JOBSTREAM_JOB_MAX_EVENTS", "5000"),
+    ("JOBSTREAM_METRICS_ADDR", "127.0.0.1:9100"),
     ("JOBSTREAM_RETAINED_JOBS", "0"),
     ("JOBSTREAM_KEEPALIVE_SECS", "3"),
     ("JOBSTREAM_SHUTDOWN_GRACE_SECS", "0"),
@@ -138,6 +139,7 @@ fn reads_every_variable() {
     );
     assert!(c.cookie_secure);
     assert!(c.bench_jobs);
+    assert_eq!(c.metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
     assert_eq!(
         c.engine.quotas,
         QuotaConfig {

@@ -386,6 +386,12 @@ impl Engine {
         if job.log.close(state, error).await.is_err() {
             return; // closed already
         }
+        let status = job.log.status();
+        let ran = status
+            .started_at
+            .zip(status.finished_at)
+            .map(|(from, to)| std::time::Duration::from_millis(to.saturating_sub(from)));
+        crate::metrics::job_finished(&job.kind, state, ran);
         lock(&self.inner.table).retain_finished(job.id, self.inner.config.retained_jobs);
     }
 }

@@ -121,6 +121,8 @@ struct Inner {
     /// asked for them meanwhile.
     loading: Mutex<HashMap<JobId, load::LoadCell>>,
     quotas: quota::Quotas,
+    /// Workers running a job now.
+    busy: std::sync::atomic::AtomicUsize,
 }
 
 /// A cheap-to-clone handle on the engine.
@@ -192,6 +194,7 @@ impl Engine {
                 )),
                 loading: Mutex::default(),
                 quotas: quota::Quotas::new(config.quotas),
+                busy: std::sync::atomic::AtomicUsize::new(0),
                 config,
             }),
         };
@@ -253,6 +256,16 @@ impl Engine {
             }
             Err(_) => Err("the job store does not answer"),
         }
+    }
+
+    /// Sets the gauges `/metrics` shows (queue depth, busy workers, writes
+    /// waiting for the store) from the engine's state now.
+    pub fn report_gauges(&self) {
+        crate::metrics::set_gauges(
+            self.queue_len(),
+            self.inner.busy.load(Ordering::Relaxed),
+            WRITE_BUFFER - self.inner.writes.capacity(),
+        );
     }
 
     /// Waits until everything sent to the store so far is written.

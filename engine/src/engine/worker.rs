@@ -9,6 +9,22 @@ use crate::job::{Emitter, JobContext};
 use crate::model::JobState;
 use crate::registry::Runner;
 
+/// A worker busy with a job, counted while it lives.
+struct Busy<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn new(busy: &'a std::sync::atomic::AtomicUsize) -> Self {
+        busy.fetch_add(1, Ordering::Relaxed);
+        Busy(busy)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A job waiting in the queue, with what it needs to run.
 pub(super) struct Queued {
     pub(super) job: Arc<Job>,
@@ -69,6 +85,8 @@ impl Engine {
         if job.log.set_running().await.is_err() {
             return; // already closed (cancelled)
         }
+        crate::metrics::job_started(&job.kind);
+        let _busy = Busy::new(&self.inner.busy);
         let emitter = Emitter::new(Arc::clone(&job.log), job.cancel.clone());
         let max = self
             .inner

@@ -269,7 +269,10 @@ pub(crate) async fn run_writer(
         }
         let mut pause = std::time::Duration::from_millis(50);
         while !writes.is_empty() {
-            match store.write(&writes).await {
+            let started = std::time::Instant::now();
+            let written = store.write(&writes).await;
+            crate::metrics::STORE_WRITE_BATCH.record(started.elapsed().as_secs_f64());
+            match written {
                 Ok(()) => {
                     writes.clear();
                     rooms.clear();
@@ -278,6 +281,7 @@ pub(crate) async fn run_writer(
                     }
                 }
                 Err(e) => {
+                    crate::metrics::STORE_ERRORS.increment(1);
                     if healthy.swap(false, Ordering::SeqCst) {
                         // The sweeper may make room (a full disk).
                         failing.notify_one();
