@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::i18n::Strings;
 use crate::jobs::JobList;
 use crate::settings::{error_text, DisplayNameForm, LanguageSwitcher};
-use crate::start::StartForm;
+use crate::start::{form_kinds, StartForm};
 
 /// Everything the home page shows, read in one go.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,7 +83,7 @@ fn Home(data: HomeView) -> impl IntoView {
         <div lang=lang>
             <Title text="jobstream"/>
             <LanguageSwitcher strings=strings.clone()/>
-            <StartForm strings=strings.clone() kinds/>
+            <StartForm strings=strings.clone() kinds=form_kinds(&strings, &kinds)/>
             <section class="card">
                 <h2>{strings.t("jobs-heading")}</h2>
                 <JobList strings=strings.clone() initial=jobs/>
@@ -91,5 +91,4 @@ fn Home(data: HomeView) -> impl IntoView {
             <DisplayNameForm strings display_name/>
         </div>
     }
-    .into_any()
 }

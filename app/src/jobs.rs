@@ -4,6 +4,7 @@
 
 use jobstream_protocol::{routes, JobState, JobSummary};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 
 use crate::i18n::Strings;
 
@@ -74,8 +75,8 @@ pub fn upsert(rows: &mut Vec<JobSummary>, row: JobSummary) {
     }
 }
 
-/// The session's jobs as a table, kept live.
-#[component]
+/// The session's jobs as a table, kept live. An island.
+#[island]
 pub fn JobList(strings: Strings, initial: Vec<JobSummary>) -> impl IntoView {
     let rows = RwSignal::new(initial);
     #[cfg(feature = "hydrate")]
@@ -108,13 +109,11 @@ pub fn JobList(strings: Strings, initial: Vec<JobSummary>) -> impl IntoView {
         </table>
         <p class="notice" hidden=move || !rows.with(Vec::is_empty)>{empty}</p>
     }
-    .into_any()
 }
 
 #[component]
 fn Row(row: JobSummary, strings: Strings) -> impl IntoView {
     let locale = strings.locale;
-    let cancel = ServerAction::<CancelJob>::new();
     let progress = row
         .progress
         .map_or_else(|| "–".to_owned(), |p| locale.percent(p));
@@ -140,18 +139,40 @@ fn Row(row: JobSummary, strings: Strings) -> impl IntoView {
             <td>{duration}</td>
             <td>
                 {live.then(|| view! {
-                    <ActionForm action=cancel>
-                        <input type="hidden" name="id" value=cancel_id/>
-                        <button type="submit" class="secondary" aria-label=cancel_label
-                            disabled=move || cancel.pending().get()>
-                            {cancel_text}
-                        </button>
-                    </ActionForm>
+                    <CancelForm id=cancel_id label=cancel_label text=cancel_text hidden=Signal::stored(false)/>
                 })}
             </td>
         </tr>
     }
-    .into_any()
+}
+
+/// The form that cancels job `id`: posts to [`cancel_job`] without
+/// JavaScript, dispatches it once hydrated. `hidden` hides its button.
+#[component]
+pub fn CancelForm(
+    id: String,
+    /// The button's accessible name.
+    label: String,
+    /// The button's text.
+    text: String,
+    hidden: Signal<bool>,
+) -> impl IntoView {
+    let cancel = ServerAction::<CancelJob>::new();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        let form = crate::forms::Submitted::take(&ev);
+        if let Some(id) = form.get("id") {
+            cancel.dispatch(CancelJob { id });
+        }
+    };
+    view! {
+        <form method="post" action=CancelJob::PATH on:submit=on_submit>
+            <input type="hidden" name="id" value=id/>
+            <button type="submit" class="secondary" aria-label=label hidden=hidden
+                disabled=move || cancel.pending().get()>
+                {text}
+            </button>
+        </form>
+    }
 }
 
 /// Opens the session's feed and upserts every job it reports.

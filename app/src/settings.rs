@@ -66,11 +66,10 @@ pub fn LanguageSwitcher(strings: Strings) -> impl IntoView {
             <button type="submit">{strings.t("button-language")}</button>
         </form>
     }
-    .into_any()
 }
 
-/// The display name's form; says whether the name was saved.
-#[component]
+/// The display name's form; says whether the name was saved. An island.
+#[island]
 pub fn DisplayNameForm(strings: Strings, display_name: String) -> impl IntoView {
     let rename = ServerAction::<SetDisplayName>::new();
     let rename_message = move || {
@@ -79,22 +78,27 @@ pub fn DisplayNameForm(strings: Strings, display_name: String) -> impl IntoView 
             Err(e) => (true, error_text(&e)),
         })
     };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        let form = crate::forms::Submitted::take(&ev);
+        rename.dispatch(SetDisplayName {
+            name: form.get("name").unwrap_or_default(),
+        });
+    };
     let s = strings;
     view! {
         <section class="card">
             <h2>{s.t("display-name")}</h2>
-            <ActionForm action=rename>
+            <form method="post" action=SetDisplayName::PATH on:submit=on_submit>
                 <label for="display-name">{s.t("display-name")}</label>
                 <div class="row">
                     <input id="display-name" name="name" type="text" required maxlength=MAX_NAME_CHARS.to_string()
                         autocomplete="nickname" placeholder=display_name/>
                     <button type="submit">{s.t("button-save-name")}</button>
                 </div>
-            </ActionForm>
+            </form>
             {move || rename_message().map(|(is_error, text)| view! {
                 <p class:error=is_error class:ok=!is_error role="status">{text}</p>
             })}
         </section>
     }
-    .into_any()
 }
