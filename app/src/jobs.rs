@@ -75,8 +75,8 @@ pub fn upsert(rows: &mut Vec<JobSummary>, row: JobSummary) {
     }
 }
 
-/// The session's jobs as a table, kept live. An island.
-#[island]
+/// The session's jobs as a table, kept live.
+#[component]
 pub fn JobList(strings: Strings, initial: Vec<JobSummary>) -> impl IntoView {
     let rows = RwSignal::new(initial);
     #[cfg(feature = "hydrate")]
@@ -147,7 +147,12 @@ fn Row(row: JobSummary, strings: Strings) -> impl IntoView {
 }
 
 /// The form that cancels job `id`: posts to [`cancel_job`] without
-/// JavaScript, dispatches it once hydrated. `hidden` hides its button.
+/// JavaScript; once hydrated it asks the JSON API instead
+/// ([`routes::JOB_CANCEL`], the same engine call with the same session),
+/// which the bundle can already send (gloo-net, as for the lines API), so
+/// the server function's client code stays out of it. What the answer says
+/// is not shown: the job's state comes over its stream or the feed.
+/// `hidden` hides its button.
 #[component]
 pub fn CancelForm(
     id: String,
@@ -157,18 +162,28 @@ pub fn CancelForm(
     text: String,
     hidden: Signal<bool>,
 ) -> impl IntoView {
-    let cancel = ServerAction::<CancelJob>::new();
+    let pending = RwSignal::new(false);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         let form = crate::forms::Submitted::take(&ev);
+        #[cfg(feature = "hydrate")]
         if let Some(id) = form.get("id") {
-            cancel.dispatch(CancelJob { id });
+            pending.set(true);
+            leptos::task::spawn_local(async move {
+                let request = gloo_net::http::Request::post(&routes::job_cancel(&id));
+                // Failure or not, the button is usable again; the state
+                // shown is the stream's.
+                let _ = request.send().await;
+                pending.set(false);
+            });
         }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = form;
     };
     view! {
         <form method="post" action=CancelJob::PATH on:submit=on_submit>
             <input type="hidden" name="id" value=id/>
             <button type="submit" class="secondary" aria-label=label hidden=hidden
-                disabled=move || cancel.pending().get()>
+                disabled=move || pending.get()>
                 {text}
             </button>
         </form>

@@ -68,8 +68,8 @@ pub fn LanguageSwitcher(strings: Strings) -> impl IntoView {
     }
 }
 
-/// The display name's form; says whether the name was saved. An island.
-#[island]
+/// The display name's form; says whether the name was saved.
+#[component]
 pub fn DisplayNameForm(strings: Strings, display_name: String) -> impl IntoView {
     let rename = ServerAction::<SetDisplayName>::new();
     let rename_message = move || {

@@ -172,9 +172,8 @@ fn initial_kind(kinds: &[FormKind]) -> String {
 }
 
 /// The start form. Only the chosen kind's fieldset is shown and enabled, so
-/// only its fields are posted (with or without JavaScript). An island: its
-/// props travel in the page as JSON.
-#[island]
+/// only its fields are posted (with or without JavaScript).
+#[component]
 pub fn StartForm(strings: Strings, kinds: Vec<FormKind>) -> impl IntoView {
     let start = ServerAction::<StartJob>::new();
     crate::forms::follow_redirects();
