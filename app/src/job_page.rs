@@ -163,6 +163,9 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
             <JobLive view strings/>
         </div>
     }
+    // Erased: the page's type is deep enough to overflow the server
+    // crate's query depth. Not in the bundle (only islands are).
+    .into_any()
 }
 
 /// What changes while the page is open: state, progress, times, cancel,

@@ -32,6 +32,10 @@
 //! (states, stream events, routes, the kinds' fields) is in
 //! `jobstream-protocol`, never written here again.
 
+// The server renders each island's whole view as one type; the home
+// page's is deeper than the default limit of 128 queries.
+#![recursion_limit = "256"]
+
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
