@@ -1,11 +1,15 @@
-//! Forms that work with and without JavaScript, without `ActionForm`.
+//! Forms that work with and without JavaScript, without `ActionForm` and
+//! without the server functions' generic client.
 //!
 //! Each form is a plain `<form method="post" action=SERVER_FN_URL>`, so
 //! before hydration (or without JavaScript) the browser posts it and the
 //! server function answers. Once hydrated, its `submit` handler stops that
-//! post, reads the fields it needs from [`Submitted`] and dispatches the
-//! server function's action with typed arguments. `ActionForm` would decode
-//! the whole form generically (serde_qs: about 17 KB of the bundle).
+//! post, reads the fields it needs from [`Submitted`] and posts them itself
+//! with [`call`]: the same request a form makes, asking for JSON, and the
+//! answer read as the server function's output type. `ActionForm` would
+//! decode the whole form generically (serde_qs, about 17 KB of the bundle)
+//! and `ServerAction` brings the server functions' client with its codecs
+//! (about 40 KB); this is one small function.
 
 use leptos::ev::SubmitEvent;
 
@@ -47,14 +51,55 @@ impl Submitted {
     }
 }
 
-/// A server function that redirects (`leptos_axum::redirect`) takes the
-/// browser there: a full page load, as there is no client-side router.
-pub fn follow_redirects() {
-    #[cfg(feature = "hydrate")]
-    {
-        // Set once; a second call keeps the first hook, which is the same.
-        let _ = leptos::server_fn::redirect::set_redirect_hook(|location: &str| {
-            let _ = leptos::prelude::window().location().set_href(location);
+/// Calls the server function at `path` with `fields`, as its form would
+/// post them, and reads its answer as `T` (the server function's output,
+/// JSON). A server function that redirects (`leptos_axum::redirect`) takes
+/// the browser there, a full page load, and the call then never returns.
+///
+/// `Err` is the text to show: a server function's own error message
+/// (`ServerFnError::ServerError`, sent as `ServerError|TEXT` with an error
+/// status), else what went wrong.
+#[cfg(feature = "hydrate")]
+pub async fn call<T: serde::de::DeserializeOwned>(
+    path: &str,
+    fields: &[(&str, &str)],
+) -> Result<T, String> {
+    use leptos::server_fn::redirect::REDIRECT_HEADER;
+
+    let body = web_sys::UrlSearchParams::new().map_err(|_| UNREACHABLE.to_owned())?;
+    for (name, value) in fields {
+        body.append(name, value);
+    }
+    let response = gloo_net::http::Request::post(path)
+        // Not text/html: the server then answers with data, not a redirect
+        // back to the page as it does for a plain form.
+        .header("Accept", "application/json")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(String::from(body.to_string()))
+        .map_err(|_| UNREACHABLE.to_owned())?
+        .send()
+        .await
+        .map_err(|_| UNREACHABLE.to_owned())?;
+    if response.headers().get(REDIRECT_HEADER).is_some() {
+        if let Some(location) = response.headers().get("location") {
+            let _ = leptos::prelude::window().location().set_href(&location);
+            // The page goes away; nothing is shown meanwhile.
+            std::future::pending::<()>().await;
+        }
+    }
+    if !response.ok() {
+        let text = response.text().await.unwrap_or_default();
+        return Err(match text.split_once('|') {
+            Some(("ServerError", message)) => message.to_owned(),
+            _ => text,
         });
     }
+    response
+        .json::<T>()
+        .await
+        .map_err(|_| UNREACHABLE.to_owned())
 }
+
+/// What a call says when the server cannot be reached or answers nonsense.
+#[cfg(feature = "hydrate")]
+const UNREACHABLE: &str = "The server could not be reached; try again.";

@@ -71,18 +71,24 @@ pub fn LanguageSwitcher(strings: Strings) -> impl IntoView {
 /// The display name's form; says whether the name was saved.
 #[component]
 pub fn DisplayNameForm(strings: Strings, display_name: String) -> impl IntoView {
-    let rename = ServerAction::<SetDisplayName>::new();
+    // The last answer: the server's message, or an error's text.
+    let answer = RwSignal::new(None::<Result<String, String>>);
     let rename_message = move || {
-        rename.value().get().map(|r| match r {
+        answer.get().map(|r| match r {
             Ok(text) => (false, text),
-            Err(e) => (true, error_text(&e)),
+            Err(e) => (true, e),
         })
     };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         let form = crate::forms::Submitted::take(&ev);
-        rename.dispatch(SetDisplayName {
-            name: form.get("name").unwrap_or_default(),
+        let name = form.get("name").unwrap_or_default();
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            let result = crate::forms::call(SetDisplayName::PATH, &[("name", &name)]).await;
+            answer.set(Some(result));
         });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (name, answer);
     };
     let s = strings;
     view! {

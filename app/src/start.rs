@@ -12,7 +12,6 @@ use leptos::server_fn::ServerFn;
 use serde::{Deserialize, Serialize};
 
 use crate::i18n::Strings;
-use crate::settings::error_text;
 
 /// The kind started when a form names none, and the one the form selects
 /// at first (if it is offered).
@@ -175,12 +174,14 @@ fn initial_kind(kinds: &[FormKind]) -> String {
 /// only its fields are posted (with or without JavaScript).
 #[component]
 pub fn StartForm(strings: Strings, kinds: Vec<FormKind>) -> impl IntoView {
-    let start = ServerAction::<StartJob>::new();
-    crate::forms::follow_redirects();
+    // The last answer (field messages, or an error's text) and whether a
+    // call is on its way.
+    let answer = RwSignal::new(None::<Result<Vec<FieldMessage>, String>>);
+    let pending = RwSignal::new(false);
     let initial = initial_kind(&kinds);
     let kind = RwSignal::new(initial.clone());
     let error_for = move |field: String| {
-        Signal::derive(move || match start.value().get() {
+        Signal::derive(move || match answer.get() {
             Some(Ok(errors)) => errors
                 .into_iter()
                 .find(|e| e.field == field)
@@ -188,8 +189,8 @@ pub fn StartForm(strings: Strings, kinds: Vec<FormKind>) -> impl IntoView {
             _ => None,
         })
     };
-    let general_error = move || match start.value().get() {
-        Some(Err(e)) => Some(error_text(&e)),
+    let general_error = move || match answer.get() {
+        Some(Err(e)) => Some(e),
         _ => None,
     };
     // The chosen kind's field names, for reading the submitted form.
@@ -205,16 +206,29 @@ pub fn StartForm(strings: Strings, kinds: Vec<FormKind>) -> impl IntoView {
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         let form = crate::forms::Submitted::take(&ev);
         let chosen = form.get(KIND_FIELD).unwrap_or_else(|| kind.get_untracked());
-        let fields = names
+        let mut fields: Vec<(String, String)> = names
             .iter()
             .filter(|(k, _)| *k == chosen)
             .flat_map(|(_, fields)| fields)
             .filter_map(|name| Some((name.clone(), form.get(name)?)))
             .collect();
-        start.dispatch(StartJob {
-            kind: Some(chosen),
-            fields,
-        });
+        fields.insert(0, (KIND_FIELD.to_owned(), chosen));
+        #[cfg(feature = "hydrate")]
+        {
+            pending.set(true);
+            leptos::task::spawn_local(async move {
+                let fields: Vec<(&str, &str)> = fields
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                // On success the server redirects to the job's page.
+                let result = crate::forms::call(StartJob::PATH, &fields).await;
+                answer.set(Some(result));
+                pending.set(false);
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (fields, pending);
     };
     let options = kinds
         .iter()
@@ -258,7 +272,7 @@ pub fn StartForm(strings: Strings, kinds: Vec<FormKind>) -> impl IntoView {
                     <p class="error field-error">{error_for(KIND_FIELD.to_owned())}</p>
                 </div>
                 {fieldsets}
-                <button type="submit" disabled=move || start.pending().get()>{strings.t("button-start")}</button>
+                <button type="submit" disabled=move || pending.get()>{strings.t("button-start")}</button>
             </form>
             {move || general_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </section>
