@@ -54,8 +54,8 @@ pub struct JobView {
     pub last_n: u64,
     /// The shown lines as the list's HTML, made on the server. Never
     /// serialized: the page carries the rows once, in its HTML, not again
-    /// in its hydration data. Empty in the browser, and when the page is
-    /// reached by client-side navigation the browser fetches the lines.
+    /// in the island's props. Empty in the browser, where the rows are
+    /// already in the list.
     #[serde(skip)]
     pub rows_html: String,
 }
