@@ -190,8 +190,22 @@ mod server {
     }
 
     /// Message `id` in `locale` with its variables. Falls back to English,
-    /// then to the id itself.
+    /// then to the id itself. A message that could not be formatted fully
+    /// (a variable not given, say) is logged as a warning.
     pub fn tr(locale: Locale, id: &str, args: &[(&str, Arg<'_>)]) -> String {
+        let (text, errors) = format(locale, id, args);
+        if !errors.is_empty() {
+            tracing_error(id, &errors);
+        }
+        text
+    }
+
+    /// [`tr`] without the logging: the text and what went wrong making it.
+    fn format(
+        locale: Locale,
+        id: &str,
+        args: &[(&str, Arg<'_>)],
+    ) -> (String, Vec<fluent_bundle::FluentError>) {
         let mut fluent_args = FluentArgs::new();
         for (name, value) in args {
             let value = match value {
@@ -205,13 +219,10 @@ mod server {
             if let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) {
                 let mut errors = Vec::new();
                 let text = bundle.format_pattern(pattern, Some(&fluent_args), &mut errors);
-                if !errors.is_empty() {
-                    tracing_error(id, &errors);
-                }
-                return text.into_owned();
+                return (text.into_owned(), errors);
             }
         }
-        id.to_owned()
+        (id.to_owned(), Vec::new())
     }
 
     fn tracing_error(id: &str, errors: &[fluent_bundle::FluentError]) {
@@ -228,32 +239,49 @@ mod server {
             Locale::ALL
                 .into_iter()
                 .map(|locale| {
-                    let resource = FluentResource::try_new(source(locale).to_owned())
-                        .unwrap_or_else(|(r, _)| r);
-                    let mut texts = HashMap::new();
-                    for entry in resource.entries() {
-                        if let fluent_syntax::ast::Entry::Message(m) = entry {
-                            // Formatting a message without the values of its
-                            // variables would log resolver errors, so each
-                            // variable gets its placeholder as its value.
-                            let Some(names) = plain_variables(m) else {
-                                continue;
-                            };
-                            let placeholders: Vec<String> =
-                                names.iter().map(|n| format!("{{${n}}}")).collect();
-                            let args: Vec<_> = names
-                                .iter()
-                                .zip(&placeholders)
-                                .map(|(n, p)| (*n, Arg::Text(p)))
-                                .collect();
-                            texts.insert(m.id.name.to_owned(), tr(locale, m.id.name, &args));
-                        }
+                    let (strings, errors) = make_strings(locale);
+                    for (id, errors) in &errors {
+                        tracing_error(id, errors);
                     }
-                    (locale, Strings { locale, texts })
+                    (locale, strings)
                 })
                 .collect()
         })[&locale]
             .clone()
+    }
+
+    /// The [`Strings`] of `locale`, and the messages that could not be
+    /// formatted fully with what went wrong (none: a test says so).
+    #[allow(clippy::type_complexity)]
+    pub(super) fn make_strings(
+        locale: Locale,
+    ) -> (Strings, Vec<(String, Vec<fluent_bundle::FluentError>)>) {
+        let resource =
+            FluentResource::try_new(source(locale).to_owned()).unwrap_or_else(|(r, _)| r);
+        let mut texts = HashMap::new();
+        let mut failed = Vec::new();
+        for entry in resource.entries() {
+            if let fluent_syntax::ast::Entry::Message(m) = entry {
+                // Formatting a message without the values of its variables
+                // gives resolver errors (`Reference(Variable ..)`), so each
+                // variable gets its placeholder as its value.
+                let Some(names) = plain_variables(m) else {
+                    continue;
+                };
+                let placeholders: Vec<String> = names.iter().map(|n| format!("{{${n}}}")).collect();
+                let args: Vec<_> = names
+                    .iter()
+                    .zip(&placeholders)
+                    .map(|(n, p)| (*n, Arg::Text(p)))
+                    .collect();
+                let (text, errors) = format(locale, m.id.name, &args);
+                if !errors.is_empty() {
+                    failed.push((m.id.name.to_owned(), errors));
+                }
+                texts.insert(m.id.name.to_owned(), text);
+            }
+        }
+        (Strings { locale, texts }, failed)
     }
 
     /// The variables of `m` if each is used as it is (`{ $name }`); `None`
@@ -352,6 +380,24 @@ mod tests {
             en.fill("err-range", &[("min", "1"), ("max", "9")]),
             "Must be a whole number from 1 to 9."
         );
+    }
+
+    /// The server makes every locale's texts once, at its first page; that
+    /// must log nothing (it once logged a resolver error for each message
+    /// with variables).
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn texts_are_made_without_resolver_errors() {
+        for locale in Locale::ALL {
+            let (strings, errors) = server::make_strings(locale);
+            let ids: Vec<_> = errors
+                .iter()
+                .map(|(id, e)| format!("{id}: {e:?}"))
+                .collect();
+            assert!(ids.is_empty(), "{}: {ids:?}", locale.tag());
+            // Texts with variables are there, as templates.
+            assert!(strings.t("err-range").contains("{$min}"));
+        }
     }
 
     #[cfg(feature = "ssr")]

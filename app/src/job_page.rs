@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::i18n::Strings;
 use crate::job_facts::{JobParams, JobTimes};
-use crate::jobs::CancelJob;
+use crate::jobs::CancelForm;
 use crate::log_view::{LogHandle, LogStart, LogView};
 use crate::settings::{error_text, LanguageSwitcher};
 
@@ -54,8 +54,8 @@ pub struct JobView {
     pub last_n: u64,
     /// The shown lines as the list's HTML, made on the server. Never
     /// serialized: the page carries the rows once, in its HTML, not again
-    /// in its hydration data. Empty in the browser, and when the page is
-    /// reached by client-side navigation the browser fetches the lines.
+    /// in the island's props. Empty in the browser, where the rows are
+    /// already in the list.
     #[serde(skip)]
     pub rows_html: String,
 }
@@ -150,8 +150,30 @@ pub fn JobPage() -> impl IntoView {
     }
 }
 
+/// The page around the job: its title and the language switcher, plain
+/// HTML, and the live part, an island.
 #[component]
 fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
+    let title = format!("{} · jobstream", view.kind);
+    let lang = strings.locale.tag();
+    view! {
+        <div lang=lang>
+            <Title text=title/>
+            <LanguageSwitcher strings=strings.clone()/>
+            <JobLive view strings/>
+        </div>
+    }
+    // Erased: the page's type is deep enough to overflow the server
+    // crate's query depth. Not in the bundle (only islands are).
+    .into_any()
+}
+
+/// What changes while the page is open: state, progress, times, cancel,
+/// error, and the log view with its live stream. An island: `view` travels
+/// in the page as JSON, without its rows (`rows_html` is not serialized;
+/// the rows are in the HTML once).
+#[island]
+fn JobLive(view: JobView, strings: Strings) -> impl IntoView {
     let JobView {
         id,
         kind,
@@ -187,7 +209,6 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
     // The Fluent key of what is shown while the browser is reconnecting on
     // its own (the page's texts are all at hand in the browser).
     let connection = RwSignal::new(None::<&'static str>);
-    let cancel = ServerAction::<CancelJob>::new();
 
     #[cfg(feature = "hydrate")]
     if !state.get_untracked().is_terminal() {
@@ -208,7 +229,6 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
     connection.set(None);
 
     let locale = strings.locale;
-    let title = format!("{kind} · jobstream");
     let s = strings.clone();
     let state_text = move || s.t(&format!("state-{}", state.get()));
     let connection_text = {
@@ -233,9 +253,6 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
     let back = strings.t("job-back");
     let error_label = strings.t("job-error");
     view! {
-        <div lang=locale.tag()>
-            <Title text=title/>
-            <LanguageSwitcher strings=strings.clone()/>
             <h1>{strings.t("job-heading")} " " <code class="job-id">{id.clone()}</code></h1>
             <p class="meta">
                 {strings.t("col-kind")} ": " <strong>{kind}</strong> " · " {strings.t("col-state")} ": "
@@ -261,18 +278,13 @@ fn JobDetail(view: JobView, strings: Strings) -> impl IntoView {
                     <span class="label">{move || label.get()}</span>
                 </div>
             })}
-            <ActionForm action=cancel>
-                <input type="hidden" name="id" value=cancel_id/>
-                <button type="submit" class="secondary" hidden=move || state.get().is_terminal()
-                    disabled=move || cancel.pending().get()>{cancel_label}</button>
-            </ActionForm>
+            <CancelForm id=cancel_id label=cancel_label.clone() text=cancel_label
+                hidden=Signal::derive(move || state.get().is_terminal())/>
             {move || error.get().map(|e| view! { <p class="error">{error_label.clone()} ": " {e}</p> })}
             {move || lost_text().map(|text| view! { <p class="notice">{text}</p> })}
             <LogView id strings=strings.clone() log start rows_html/>
             <p><a href="/">{back}</a></p>
-        </div>
     }
-    .into_any()
 }
 
 /// The signals and the log the live stream feeds.

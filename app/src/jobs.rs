@@ -4,6 +4,7 @@
 
 use jobstream_protocol::{routes, JobState, JobSummary};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 
 use crate::i18n::Strings;
 
@@ -108,13 +109,11 @@ pub fn JobList(strings: Strings, initial: Vec<JobSummary>) -> impl IntoView {
         </table>
         <p class="notice" hidden=move || !rows.with(Vec::is_empty)>{empty}</p>
     }
-    .into_any()
 }
 
 #[component]
 fn Row(row: JobSummary, strings: Strings) -> impl IntoView {
     let locale = strings.locale;
-    let cancel = ServerAction::<CancelJob>::new();
     let progress = row
         .progress
         .map_or_else(|| "–".to_owned(), |p| locale.percent(p));
@@ -140,18 +139,55 @@ fn Row(row: JobSummary, strings: Strings) -> impl IntoView {
             <td>{duration}</td>
             <td>
                 {live.then(|| view! {
-                    <ActionForm action=cancel>
-                        <input type="hidden" name="id" value=cancel_id/>
-                        <button type="submit" class="secondary" aria-label=cancel_label
-                            disabled=move || cancel.pending().get()>
-                            {cancel_text}
-                        </button>
-                    </ActionForm>
+                    <CancelForm id=cancel_id label=cancel_label text=cancel_text hidden=Signal::stored(false)/>
                 })}
             </td>
         </tr>
     }
-    .into_any()
+}
+
+/// The form that cancels job `id`: posts to [`cancel_job`] without
+/// JavaScript; once hydrated it asks the JSON API instead
+/// ([`routes::JOB_CANCEL`], the same engine call with the same session),
+/// which the bundle can already send (gloo-net, as for the lines API), so
+/// the server function's client code stays out of it. What the answer says
+/// is not shown: the job's state comes over its stream or the feed.
+/// `hidden` hides its button.
+#[component]
+pub fn CancelForm(
+    id: String,
+    /// The button's accessible name.
+    label: String,
+    /// The button's text.
+    text: String,
+    hidden: Signal<bool>,
+) -> impl IntoView {
+    let pending = RwSignal::new(false);
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        let form = crate::forms::Submitted::take(&ev);
+        #[cfg(feature = "hydrate")]
+        if let Some(id) = form.get("id") {
+            pending.set(true);
+            leptos::task::spawn_local(async move {
+                let request = gloo_net::http::Request::post(&routes::job_cancel(&id));
+                // Failure or not, the button is usable again; the state
+                // shown is the stream's.
+                let _ = request.send().await;
+                pending.set(false);
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = form;
+    };
+    view! {
+        <form method="post" action=CancelJob::PATH on:submit=on_submit>
+            <input type="hidden" name="id" value=id/>
+            <button type="submit" class="secondary" aria-label=label hidden=hidden
+                disabled=move || pending.get()>
+                {text}
+            </button>
+        </form>
+    }
 }
 
 /// Opens the session's feed and upserts every job it reports.

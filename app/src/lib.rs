@@ -1,8 +1,12 @@
 //! # The jobstream app
 //!
-//! The Leptos side of jobstream: pages and server functions. The same code
-//! renders on the server (feature `ssr`) and hydrates in the browser
-//! (feature `hydrate`).
+//! The Leptos side of jobstream: pages and server functions. Pages render
+//! on the server (feature `ssr`); in the browser (feature `hydrate`) only
+//! their islands are hydrated: the start form, the job list, the display
+//! name form and the live part of the job page. Everything else (the
+//! router, the page-level `Suspense`, the language switcher, headings) is
+//! plain HTML with no code in the WebAssembly bundle, and links are
+//! ordinary page loads.
 //!
 //! ## Layout
 //!
@@ -28,6 +32,10 @@
 //! (states, stream events, routes, the kinds' fields) is in
 //! `jobstream-protocol`, never written here again.
 
+// The server renders each island's whole view as one type; the home
+// page's is deeper than the default limit of 128 queries.
+#![recursion_limit = "256"]
+
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
@@ -37,6 +45,7 @@ use leptos_router::{
 
 use crate::i18n::Strings;
 
+mod forms;
 pub mod home;
 pub mod i18n;
 pub mod job_facts;
@@ -68,7 +77,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <AutoReload options=options.clone()/>
                 <HashedStylesheet id="leptos" options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -82,17 +91,16 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // "true" once the browser has hydrated the page: effects run only
-    // there. End-to-end tests wait for it before they click.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
         <Title text="jobstream"/>
         <Router>
             <header class="top">
                 <a href="/" class="brand">"jobstream"</a>
             </header>
-            <main data-hydrated=move || hydrated.get().to_string()>
+            // "true" once the browser has hydrated the page's islands
+            // (set by the last of them, [`Hydrated`]). End-to-end tests wait
+            // for it before they click.
+            <main data-hydrated="false">
                 <Routes fallback=UnknownPage>
                     // Async: the whole page is rendered in place before it is
                     // sent, so it reads without JavaScript and an unknown job
@@ -100,9 +108,24 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=home::HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/jobs/:id") view=job_page::JobPage ssr=SsrMode::Async/>
                 </Routes>
+                <Hydrated/>
             </main>
         </Router>
     }
+}
+
+/// Marks `<main>` as hydrated. The island script hydrates islands one by
+/// one in document order, and this one comes after every other island of
+/// the page, so its effect runs once they are all live.
+#[island]
+fn Hydrated() -> impl IntoView {
+    Effect::new(|_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(main) = document().query_selector("main").ok().flatten() {
+            // Setting a plain attribute cannot fail.
+            let _ = main.set_attribute("data-hydrated", "true");
+        }
+    });
 }
 
 /// The visitor's texts, for a page that has no data of its own.

@@ -18,8 +18,8 @@ use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::{select_all, StreamExt};
 use gloo_net::eventsource::futures::{EventSource, EventSourceSubscription};
 use gloo_net::eventsource::State;
+use jobstream_protocol::event::AnyPayload;
 use jobstream_protocol::{event, End, Gap, JobState, Progress, CLOSE_SENTINEL};
-use serde::de::DeserializeOwned;
 use web_sys::MessageEvent;
 
 /// What happened on the stream.
@@ -47,9 +47,10 @@ pub enum LiveEvent {
 /// item only reports a source that gave up).
 const ERROR: &str = "error";
 
-/// The event's data read as `T`; `None` for data this page cannot read
-/// (a newer server), which is then skipped rather than shown wrong.
-fn payload<T: DeserializeOwned>(e: &MessageEvent) -> Option<T> {
+/// The event's data as an [`AnyPayload`]; `None` for data this page
+/// cannot read (a newer server), which is then skipped rather than shown
+/// wrong.
+fn payload(e: &MessageEvent) -> Option<AnyPayload> {
     serde_json::from_str(&e.data().as_string()?).ok()
 }
 
@@ -128,12 +129,14 @@ impl LiveStream {
                             .map(|seq| LiveEvent::Message { seq, text: data })
                     }
                     event::STATE => text(&e).parse().ok().map(LiveEvent::State),
-                    event::END => payload(&e).map(|end| {
+                    event::END => payload(&e).and_then(AnyPayload::end).map(|end| {
                         ended = true;
                         LiveEvent::End(end)
                     }),
-                    event::GAP => payload(&e).map(LiveEvent::Gap),
-                    event::PROGRESS => payload(&e).map(LiveEvent::Progress),
+                    event::GAP => payload(&e).and_then(AnyPayload::gap).map(LiveEvent::Gap),
+                    event::PROGRESS => payload(&e)
+                        .and_then(AnyPayload::progress)
+                        .map(LiveEvent::Progress),
                     ERROR => match source.state() {
                         State::Closed => {
                             on_event(LiveEvent::Failed);

@@ -93,8 +93,9 @@ impl LogWindow {
 
 /// The page is mounted: takes over `list` and shows its end. `expected`
 /// is how many rows the server rendered; if the list is empty although
-/// there were some (the page was reached by client-side navigation, whose
-/// data carries no rows), the newest page is fetched instead.
+/// there were some (the view was rendered in the browser, whose props carry
+/// no rows: not today, as links are page loads), the newest page is
+/// fetched instead.
 pub fn mount(shared: &Shared, list: HtmlElement, expected: usize) {
     if shared.borrow().list.is_some() {
         return;

@@ -66,35 +66,45 @@ pub fn LanguageSwitcher(strings: Strings) -> impl IntoView {
             <button type="submit">{strings.t("button-language")}</button>
         </form>
     }
-    .into_any()
 }
 
 /// The display name's form; says whether the name was saved.
 #[component]
 pub fn DisplayNameForm(strings: Strings, display_name: String) -> impl IntoView {
-    let rename = ServerAction::<SetDisplayName>::new();
+    // The last answer: the server's message, or an error's text.
+    let answer = RwSignal::new(None::<Result<String, String>>);
     let rename_message = move || {
-        rename.value().get().map(|r| match r {
+        answer.get().map(|r| match r {
             Ok(text) => (false, text),
-            Err(e) => (true, error_text(&e)),
+            Err(e) => (true, e),
         })
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        let form = crate::forms::Submitted::take(&ev);
+        let name = form.get("name").unwrap_or_default();
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            let result = crate::forms::call(SetDisplayName::PATH, &[("name", &name)]).await;
+            answer.set(Some(result));
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (name, answer);
     };
     let s = strings;
     view! {
         <section class="card">
             <h2>{s.t("display-name")}</h2>
-            <ActionForm action=rename>
+            <form method="post" action=SetDisplayName::PATH on:submit=on_submit>
                 <label for="display-name">{s.t("display-name")}</label>
                 <div class="row">
                     <input id="display-name" name="name" type="text" required maxlength=MAX_NAME_CHARS.to_string()
                         autocomplete="nickname" placeholder=display_name/>
                     <button type="submit">{s.t("button-save-name")}</button>
                 </div>
-            </ActionForm>
+            </form>
             {move || rename_message().map(|(is_error, text)| view! {
                 <p class:error=is_error class:ok=!is_error role="status">{text}</p>
             })}
         </section>
     }
-    .into_any()
 }

@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use jobstream_protocol::{FieldSchema, FieldType, KindSchema};
+use jobstream_protocol::{FieldType, KindSchema};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use serde::{Deserialize, Serialize};
 
 use crate::i18n::Strings;
-use crate::settings::error_text;
 
 /// The kind started when a form names none, and the one the form selects
 /// at first (if it is offered).
@@ -111,9 +111,58 @@ pub async fn start_job(
     }
 }
 
+/// A kind as the start form shows it: made on the server from its schema,
+/// so the browser gets only what the form needs (no schema decoding there).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormKind {
+    /// The kind's name (the form's `kind` value).
+    pub name: String,
+    /// Its name for a person.
+    pub label: String,
+    /// Its fields, in order.
+    pub fields: Vec<FormField>,
+}
+
+/// One input of the start form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormField {
+    /// The form field's name (the param's JSON key).
+    pub name: String,
+    /// Its label.
+    pub label: String,
+    /// What the input holds at first: the default, else the example.
+    pub initial: String,
+    /// A textarea, one value a line.
+    pub lines: bool,
+    /// A whole number: a numeric keyboard.
+    pub numeric: bool,
+}
+
+/// The start form's kinds, with their texts in the visitor's language.
+pub fn form_kinds(strings: &Strings, kinds: &[KindSchema]) -> Vec<FormKind> {
+    kinds
+        .iter()
+        .map(|k| FormKind {
+            name: k.name.clone(),
+            label: strings.t(&format!("kind-{}", k.name)),
+            fields: k
+                .fields
+                .iter()
+                .map(|f| FormField {
+                    name: f.name.clone(),
+                    label: strings.t(&format!("field-{}", f.name)),
+                    initial: f.initial_form_value(),
+                    lines: matches!(f.ty, FieldType::Lines { .. }),
+                    numeric: matches!(f.ty, FieldType::Integer { .. }),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 /// The kind the form selects at first: [`DEFAULT_KIND`] if offered, else
 /// the first.
-fn initial_kind(kinds: &[KindSchema]) -> String {
+fn initial_kind(kinds: &[FormKind]) -> String {
     kinds
         .iter()
         .find(|k| k.name == DEFAULT_KIND)
@@ -125,12 +174,15 @@ fn initial_kind(kinds: &[KindSchema]) -> String {
 /// The start form. Only the chosen kind's fieldset is shown and enabled, so
 /// only its fields are posted (with or without JavaScript).
 #[component]
-pub fn StartForm(strings: Strings, kinds: Vec<KindSchema>) -> impl IntoView {
-    let start = ServerAction::<StartJob>::new();
+pub fn StartForm(strings: Strings, kinds: Vec<FormKind>) -> impl IntoView {
+    // The last answer (field messages, or an error's text) and whether a
+    // call is on its way.
+    let answer = RwSignal::new(None::<Result<Vec<FieldMessage>, String>>);
+    let pending = RwSignal::new(false);
     let initial = initial_kind(&kinds);
     let kind = RwSignal::new(initial.clone());
     let error_for = move |field: String| {
-        Signal::derive(move || match start.value().get() {
+        Signal::derive(move || match answer.get() {
             Some(Ok(errors)) => errors
                 .into_iter()
                 .find(|e| e.field == field)
@@ -138,33 +190,67 @@ pub fn StartForm(strings: Strings, kinds: Vec<KindSchema>) -> impl IntoView {
             _ => None,
         })
     };
-    let general_error = move || match start.value().get() {
-        Some(Err(e)) => Some(error_text(&e)),
+    let general_error = move || match answer.get() {
+        Some(Err(e)) => Some(e),
         _ => None,
     };
-    let s = strings.clone();
+    // The chosen kind's field names, for reading the submitted form.
+    let names: Vec<(String, Vec<String>)> = kinds
+        .iter()
+        .map(|k| {
+            (
+                k.name.clone(),
+                k.fields.iter().map(|f| f.name.clone()).collect(),
+            )
+        })
+        .collect();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        let form = crate::forms::Submitted::take(&ev);
+        let chosen = form.get(KIND_FIELD).unwrap_or_else(|| kind.get_untracked());
+        let mut fields: Vec<(String, String)> = names
+            .iter()
+            .filter(|(k, _)| *k == chosen)
+            .flat_map(|(_, fields)| fields)
+            .filter_map(|name| Some((name.clone(), form.get(name)?)))
+            .collect();
+        fields.insert(0, (KIND_FIELD.to_owned(), chosen));
+        #[cfg(feature = "hydrate")]
+        {
+            pending.set(true);
+            leptos::task::spawn_local(async move {
+                let fields: Vec<(&str, &str)> = fields
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                // On success the server redirects to the job's page.
+                let result = crate::forms::call(StartJob::PATH, &fields).await;
+                answer.set(Some(result));
+                pending.set(false);
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (fields, pending);
+    };
     let options = kinds
         .iter()
         .map(|k| {
-            let label = s.t(&format!("kind-{}", k.name));
             let selected = k.name == initial;
-            view! { <option value=k.name.clone() selected=selected>{label}</option> }
+            view! { <option value=k.name.clone() selected=selected>{k.label.clone()}</option> }
         })
         .collect_view();
     let fieldsets = kinds
         .into_iter()
-        .map(|schema| {
-            let name = schema.name.clone();
-            let active = Memo::new(move |_| kind.with(|k| *k == name));
-            let inputs = schema
+        .map(|k| {
+            let name = k.name.clone();
+            let active = Memo::new(move |_| kind.with(|c| *c == name));
+            let inputs = k
                 .fields
                 .into_iter()
                 .map(|field| {
                     let error = error_for(field.name.clone());
                     // Errors of another kind's submission are not shown here.
                     let error = Signal::derive(move || error.get().filter(|_| active.get()));
-                    let label = strings.t(&format!("field-{}", field.name));
-                    field_input(&schema.name, field, label, error)
+                    field_input(&k.name, field, error)
                 })
                 .collect_view();
             view! {
@@ -176,10 +262,10 @@ pub fn StartForm(strings: Strings, kinds: Vec<KindSchema>) -> impl IntoView {
         .collect_view();
     view! {
         <section class="card">
-            <h2>{s.t("start-heading")}</h2>
-            <ActionForm action=start attr:novalidate=true>
+            <h2>{strings.t("start-heading")}</h2>
+            <form method="post" action=StartJob::PATH novalidate on:submit=on_submit>
                 <div class="field">
-                    <label for=KIND_FIELD>{s.t("field-kind")}</label>
+                    <label for=KIND_FIELD>{strings.t("field-kind")}</label>
                     <select id=KIND_FIELD name=KIND_FIELD
                         on:change=move |ev| kind.set(event_target_value(&ev))>
                         {options}
@@ -187,45 +273,36 @@ pub fn StartForm(strings: Strings, kinds: Vec<KindSchema>) -> impl IntoView {
                     <p class="error field-error">{error_for(KIND_FIELD.to_owned())}</p>
                 </div>
                 {fieldsets}
-                <button type="submit" disabled=move || start.pending().get()>{s.t("button-start")}</button>
-            </ActionForm>
+                <button type="submit" disabled=move || pending.get()>{strings.t("button-start")}</button>
+            </form>
             {move || general_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </section>
     }
-    .into_any()
 }
 
 /// One field of a kind: its label, its input (a textarea for lines, a
 /// numeric keyboard for numbers), and the place for its error.
-fn field_input(
-    kind: &str,
-    field: FieldSchema,
-    label: String,
-    error: Signal<Option<String>>,
-) -> impl IntoView {
+fn field_input(kind: &str, field: FormField, error: Signal<Option<String>>) -> impl IntoView {
+    use leptos::either::Either;
+
     let id = format!("{kind}-{}", field.name);
     let error_id = format!("{id}-error");
     let invalid = move || error.with(Option::is_some).to_string();
-    let initial = field.initial_form_value();
-    let input = match field.ty {
-        FieldType::Lines { .. } => view! {
+    let input = if field.lines {
+        Either::Left(view! {
             <textarea id=id.clone() name=field.name rows="3"
-                aria-invalid=invalid aria-describedby=error_id.clone()>{initial}</textarea>
-        }
-        .into_any(),
-        FieldType::Integer { .. } | FieldType::Text { .. } => {
-            let numeric = matches!(field.ty, FieldType::Integer { .. });
-            view! {
-                <input id=id.clone() name=field.name type="text" value=initial
-                    inputmode=numeric.then_some("numeric")
-                    aria-invalid=invalid aria-describedby=error_id.clone()/>
-            }
-            .into_any()
-        }
+                aria-invalid=invalid aria-describedby=error_id.clone()>{field.initial}</textarea>
+        })
+    } else {
+        Either::Right(view! {
+            <input id=id.clone() name=field.name type="text" value=field.initial
+                inputmode=field.numeric.then_some("numeric")
+                aria-invalid=invalid aria-describedby=error_id.clone()/>
+        })
     };
     view! {
         <div class="field">
-            <label for=id>{label}</label>
+            <label for=id>{field.label}</label>
             {input}
             <p class="error field-error" id=error_id>{move || error.get()}</p>
         </div>
