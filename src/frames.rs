@@ -1,6 +1,7 @@
 //! Shared frames written as they are: a queue of [`Bytes`] that is one
-//! [`Buf`], so a batch of events goes to the socket as one vectored write
-//! of the frames the job's log already holds, with no copy per stream.
+//! [`Buf`], so a batch of events goes to the socket in vectored writes (64
+//! slices each) of the frames the job's log already holds, with no copy
+//! per stream.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;

@@ -58,8 +58,9 @@ use crate::frames::Frames;
 /// Longest request head read here; a longer one goes to hyper.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Most body frames gathered into one write on the lean path: a batch is at
-/// most 512 events and a gap frame, so one batch is one write.
+/// Most body frames gathered into one vectored write on the lean path: a
+/// batch (at most 512 events and a gap frame) goes out in one
+/// `write_all_buf`, which tokio splits into writes of 64 slices.
 const MAX_GATHER: usize = 1024;
 
 /// Most bytes hyper buffers for one connection's reads: a request head
@@ -244,6 +245,9 @@ async fn serve_stream(
                 if writer.write_all_buf(&mut out).await.is_err() || ended {
                     break;
                 }
+                // Written: nothing of the batch is kept (not even the
+                // queue's slots) while the stream waits for the next.
+                out = Frames::default();
             }
             read = reader.read(&mut scratch) => {
                 // The client closed (or broke) the connection; anything it

@@ -54,7 +54,7 @@ async fn run(config: Config) -> Result<(), String> {
         listener.local_addr().map_err(|e| e.to_string())?,
         config.engine.workers
     );
-    let database = config.database_url.clone();
+    let database = jobstream::config::redacted(&config.database_url);
     let state = AppState::new(leptos_options, config).await.map_err(|e| {
         format!("cannot open the job store {database} (JOBSTREAM_DATABASE_URL): {e}")
     })?;

@@ -74,26 +74,56 @@ fn forwarded_https(headers: &HeaderMap) -> bool {
     last.is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
-/// Who the client is, by address: the peer, unless the peer is a trusted
-/// proxy; then the address the proxy appended to `X-Forwarded-For` (the
-/// last one: anything before it came from the client and proves nothing).
+/// Who the client is, by address, for the quota of jobs per address: the
+/// peer, unless the peer is a trusted proxy; then the nearest address in
+/// `X-Forwarded-For` that is not a trusted proxy itself (read from the
+/// right: what a client wrote further left proves nothing). Ports and
+/// brackets are dropped, and an IPv6 address counts as its /64 (one
+/// subscriber's usual allocation, which it can rotate through freely).
 pub fn client_address(config: &Config, req: &Request) -> Option<IpAddr> {
     let ConnectInfo(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>()?;
     let peer = peer.ip().to_canonical();
     if !config.trusted_proxies.contains(peer) {
-        return Some(peer);
+        return Some(quota_key(peer));
     }
-    let last = req
+    let hops: Vec<&str> = req
         .headers()
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .next_back()?;
-    last.trim()
+        .collect();
+    for hop in hops.into_iter().rev() {
+        let ip = parse_hop(hop.trim())?;
+        if !config.trusted_proxies.contains(ip) {
+            return Some(quota_key(ip));
+        }
+    }
+    None
+}
+
+/// An address as `X-Forwarded-For` may write it: `1.2.3.4`,
+/// `1.2.3.4:5678`, `::1`, `[::1]` or `[::1]:443`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Ok(addr) = hop.parse::<SocketAddr>() {
+        return Some(addr.ip().to_canonical());
+    }
+    hop.strip_prefix('[')?
+        .strip_suffix(']')?
         .parse::<IpAddr>()
         .ok()
         .map(|ip| ip.to_canonical())
+}
+
+/// The address as the quota counts it: IPv4 as it is, IPv6 by its /64.
+fn quota_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+    }
 }
 
 /// Refuses state-changing requests that come from another site: a browser
@@ -151,6 +181,57 @@ pub async fn draining(
 mod tests {
     use super::*;
     use crate::config::TrustedProxies;
+
+    #[test]
+    fn the_client_is_the_nearest_untrusted_hop() {
+        let config = Config {
+            trusted_proxies: TrustedProxies::parse("127.0.0.1,10.0.0.0/8").unwrap(),
+            ..Config::default()
+        };
+        let from = |peer: &str, forwarded: &[&str]| {
+            let mut req = Request::new(axum::body::Body::empty());
+            for f in forwarded {
+                req.headers_mut()
+                    .append("x-forwarded-for", f.parse().unwrap());
+            }
+            req.extensions_mut()
+                .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+            client_address(&config, &req).map(|ip| ip.to_string())
+        };
+        let some = |s: &str| Some(s.to_owned());
+        // A direct client: its own address; what it forwards is ignored.
+        assert_eq!(
+            from("203.0.113.9:1", &["198.51.100.1"]),
+            some("203.0.113.9")
+        );
+        // Behind nginx: the address it appended.
+        assert_eq!(
+            from("127.0.0.1:1", &["198.51.100.1, 203.0.113.7"]),
+            some("203.0.113.7")
+        );
+        // Behind a CDN edge that is trusted too: the hop before it.
+        assert_eq!(
+            from("127.0.0.1:1", &["203.0.113.7", "10.1.2.3"]),
+            some("203.0.113.7")
+        );
+        // Ports and brackets.
+        assert_eq!(
+            from("127.0.0.1:1", &["203.0.113.7:5678"]),
+            some("203.0.113.7")
+        );
+        assert_eq!(
+            from("127.0.0.1:1", &["[2001:db8::1]:443"]),
+            some("2001:db8::")
+        );
+        // IPv6 by its /64.
+        assert_eq!(
+            from("[2001:db8:0:1:aaaa::1]:9", &[]),
+            some("2001:db8:0:1::")
+        );
+        // A trusted proxy that says nothing usable: not counted.
+        assert_eq!(from("127.0.0.1:1", &[]), None);
+        assert_eq!(from("127.0.0.1:1", &["not an address"]), None);
+    }
 
     #[test]
     fn only_a_trusted_proxy_says_https() {

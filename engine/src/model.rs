@@ -199,6 +199,15 @@ pub struct Batch {
 impl Batch {
     /// The batch as SSE bytes, ready to write: the gap frame (if any) then
     /// every event's shared frame.
+    /// Frame `i` of [`Batch::frames`], without walking the ones before.
+    pub fn frame(&self, i: usize) -> Option<Bytes> {
+        match (&self.gap, i) {
+            (Some(g), 0) => Some(gap_frame(g)),
+            (Some(_), i) => self.events.get(i - 1).map(|e| e.frame.clone()),
+            (None, i) => self.events.get(i).map(|e| e.frame.clone()),
+        }
+    }
+
     pub fn frames(&self) -> impl Iterator<Item = Bytes> + '_ {
         self.gap
             .map(|g| gap_frame(&g))

@@ -98,6 +98,19 @@ impl Default for Config {
     }
 }
 
+/// `url` with its password (if any) replaced by `***`, for messages.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        // Unparsable: it may still hold a password somewhere.
+        Err(_) => "(the configured URL)".to_owned(),
+    }
+}
+
 /// The store used when `JOBSTREAM_DATABASE_URL` is not set, relative to
 /// the working directory; the folder is created on first run.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/jobstream.db";

@@ -102,6 +102,23 @@ fn defaults() {
 }
 
 #[test]
+fn a_database_password_is_never_shown() {
+    assert_eq!(
+        redacted("postgres://jobs:s3cret@db:5432/jobs"),
+        "postgres://jobs:***@db:5432/jobs"
+    );
+    assert_eq!(
+        redacted("postgres://jobs@db/jobs"),
+        "postgres://jobs@db/jobs"
+    );
+    assert_eq!(
+        redacted("sqlite://data/jobstream.db"),
+        "sqlite://data/jobstream.db"
+    );
+    assert!(!redacted("postgres://u:s3cret@[bad").contains("s3cret"));
+}
+
+#[test]
 fn reads_values() {
     let c = with(&[("JOBSTREAM_WORKERS", "8"), ("JOBSTREAM_QUEUE", " 5 ")]).unwrap();
     assert_eq!((c.engine.workers, c.engine.queue_capacity), (8, 5));

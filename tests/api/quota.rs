@@ -71,6 +71,18 @@ async fn a_session_beyond_its_jobs_is_told_to_wait_for_one() {
         .await
         .unwrap();
     assert!(cancel.status().is_success());
+    // Once it has ended (a running job stops at its next step).
+    for _ in 0..100 {
+        let list = app.get_json("/api/jobs").await;
+        let jobs = list["jobs"].as_array().unwrap();
+        if jobs
+            .iter()
+            .any(|j| j["id"] == first && j["state"] == "cancelled")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(
         app.start("demo", long()).await.status(),
         StatusCode::CREATED

@@ -225,7 +225,6 @@ impl Engine {
         }
         let quotas = &self.inner.quotas;
         quotas.room(&lock(&self.inner.table).jobs, new.owner, new.client)?;
-        quotas.start(new.owner)?;
         let id = JobId::random();
         let created_at = self.next_created_at();
         // Room for the insert, taken first so it is sent under the queue
@@ -270,6 +269,7 @@ impl Engine {
             // Again, where it counts: no other submit is between the count
             // and the insert.
             quotas.room(&lock(&self.inner.table).jobs, new.owner, new.client)?;
+            quotas.start(new.owner, new.client)?;
             permit.send(Op::Write(
                 Write::Insert(Box::new(JobRecord {
                     id,

@@ -8,6 +8,10 @@
 //! * At most `starts_per_minute` starts per session: a GCRA limiter
 //!   (`governor`), so a burst of that many, then one every
 //!   `60 / starts_per_minute` seconds; a refused start says when to retry.
+//!   The sessions of one client address share ten times that rate
+//!   ([`ADDRESS_STARTS`]), so minting sessions does not multiply it. A
+//!   start is taken under the queue lock, just before the job is queued:
+//!   a start refused for another reason costs nothing.
 //!
 //! Zero turns a quota off. The limiter keeps one small entry per session
 //! that started a job within the last minute; entries older than that are
@@ -56,12 +60,16 @@ impl Default for QuotaConfig {
     }
 }
 
+/// How many sessions' worth of starts one client address may make.
+pub const ADDRESS_STARTS: u32 = 10;
+
 /// Starts between two sweeps of the limiter's idle entries.
 const RETAIN_EVERY: u64 = 1024;
 
 pub(super) struct Quotas {
     config: QuotaConfig,
     starts: Option<DefaultKeyedRateLimiter<SessionId>>,
+    address_starts: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Starts checked so far, to sweep the limiter now and then.
     checked: AtomicU64,
 }
@@ -70,32 +78,53 @@ impl Quotas {
     pub(super) fn new(config: QuotaConfig) -> Self {
         let starts = NonZeroU32::new(config.starts_per_minute)
             .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)));
+        let address_starts =
+            NonZeroU32::new(config.starts_per_minute.saturating_mul(ADDRESS_STARTS))
+                .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)));
         Quotas {
             config,
             starts,
+            address_starts,
             checked: AtomicU64::new(0),
         }
     }
 
-    /// Takes one of `owner`'s starts, or says how long until the next.
-    pub(super) fn start(&self, owner: SessionId) -> Result<(), SubmitError> {
-        let Some(limiter) = &self.starts else {
+    /// Takes one of `owner`'s starts (and one of `client`'s), or says how
+    /// long until the next.
+    pub(super) fn start(
+        &self,
+        owner: SessionId,
+        client: Option<IpAddr>,
+    ) -> Result<(), SubmitError> {
+        let (Some(limiter), limit) = (&self.starts, self.config.starts_per_minute) else {
             return Ok(());
         };
         if self.checked.fetch_add(1, Ordering::Relaxed) % RETAIN_EVERY == RETAIN_EVERY - 1 {
             limiter.retain_recent();
             limiter.shrink_to_fit();
-        }
-        limiter.check_key(&owner).map_err(|not_until| {
-            let wait = not_until.wait_time_from(limiter.clock().now());
-            SubmitError::TooManyStarts {
-                limit: self.config.starts_per_minute,
-                // Whole seconds, rounded up: retrying then succeeds.
-                retry_after: Duration::from_secs(
-                    wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-                ),
+            if let Some(by_address) = &self.address_starts {
+                by_address.retain_recent();
+                by_address.shrink_to_fit();
             }
-        })
+        }
+        let refused = |wait: Duration, limit: u32| SubmitError::TooManyStarts {
+            limit,
+            // Whole seconds, rounded up: retrying then succeeds.
+            retry_after: Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
+        };
+        // The address first: a start it refuses takes nothing from the
+        // session.
+        if let (Some(by_address), Some(client)) = (&self.address_starts, client) {
+            by_address.check_key(&client).map_err(|not_until| {
+                refused(
+                    not_until.wait_time_from(by_address.clock().now()),
+                    limit.saturating_mul(ADDRESS_STARTS),
+                )
+            })?;
+        }
+        limiter
+            .check_key(&owner)
+            .map_err(|not_until| refused(not_until.wait_time_from(limiter.clock().now()), limit))
     }
 
     /// Whether one more job fits `owner`'s and `client`'s quotas, given the

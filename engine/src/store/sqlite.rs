@@ -254,6 +254,36 @@ async fn write_all(conn: &mut SqliteConnection, writes: &[Write]) -> Result<(), 
     Ok(())
 }
 
+/// Deletes up to `limit` jobs that finished before `cutoff`, with their
+/// events, in one transaction on `conn`.
+async fn purge(
+    conn: &mut SqliteConnection,
+    cutoff: u64,
+    limit: usize,
+) -> Result<Vec<JobId>, StoreError> {
+    let mut tx = conn.begin().await?;
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? \
+         ORDER BY finished_at LIMIT ?",
+    )
+    .bind(db_ms(cutoff))
+    .bind(db_count(limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &ids {
+        sqlx::query("DELETE FROM events WHERE job_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM jobs WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    ids.iter().map(|id| parse("job id", id)).collect()
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn write(&self, writes: &[Write]) -> Result<(), StoreError> {
@@ -369,27 +399,13 @@ impl Store for SqliteStore {
         cutoff: u64,
         limit: usize,
     ) -> Result<Vec<JobId>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? \
-             ORDER BY finished_at LIMIT ?",
-        )
-        .bind(db_ms(cutoff))
-        .bind(db_count(limit))
-        .fetch_all(&mut *tx)
-        .await?;
-        for id in &ids {
-            sqlx::query("DELETE FROM events WHERE job_id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM jobs WHERE id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let mut conn = self.writer.acquire().await?;
+        let purged = purge(&mut conn, cutoff, limit).await;
+        if purged.is_err() && self.reserve.is_some() {
+            // As after a failed write: the next transaction starts clean.
+            let _ = conn.detach().close().await;
         }
-        tx.commit().await?;
-        ids.iter().map(|id| parse("job id", id)).collect()
+        purged
     }
 
     fn release_reserve(&self) -> bool {
