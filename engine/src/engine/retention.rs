@@ -56,14 +56,18 @@ impl Engine {
     pub async fn sweep(&self) -> Result<usize, StoreError> {
         let retention = u64::try_from(self.inner.config.retention.as_millis()).unwrap_or(u64::MAX);
         let cutoff = now_ms().saturating_sub(retention);
+        let store = &self.inner.store;
         let healthy = self.inner.store_healthy.load(Ordering::SeqCst);
-        if !healthy {
+        // The space kept back is for deletes: given up only when there is
+        // something to delete (else the waiting writes would take it).
+        let expired = healthy || store.has_finished_before(cutoff).await.unwrap_or(true);
+        if !healthy && expired {
             self.release_reserve();
         }
         let chunk = if healthy { CHUNK } else { CHUNK_WHEN_FULL };
         let deleted = match self.purge(cutoff, chunk).await {
             // No room to write the deletes: with the space kept back.
-            Err(e) if self.release_reserve() => {
+            Err(e) if expired && self.release_reserve() => {
                 tracing::warn!(error = %e, "retention sweep failed; trying again");
                 self.purge(cutoff, CHUNK_WHEN_FULL).await?
             }

@@ -215,6 +215,13 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<JobId>, StoreError>;
 
+    /// Whether any job finished before `cutoff` (Unix ms): whether a sweep
+    /// has anything to delete. A store that cannot tell says yes.
+    async fn has_finished_before(&self, cutoff: u64) -> Result<bool, StoreError> {
+        let _ = cutoff;
+        Ok(true)
+    }
+
     /// Whether the store answers (a cheap query), for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())

@@ -232,6 +232,16 @@ impl Store for PgStore {
         written
     }
 
+    async fn has_finished_before(&self, cutoff: u64) -> Result<bool, StoreError> {
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 LIMIT 1",
+        )
+        .bind(db_ms(cutoff))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -40,9 +40,10 @@ impl Reserve {
         &self.path
     }
 
-    /// Whether the file is there.
+    /// Whether the file is there, whole (one cut short by a crash while it
+    /// was made is made again).
     pub fn is_held(&self) -> bool {
-        self.path.exists()
+        std::fs::metadata(&self.path).is_ok_and(|m| m.len() == Self::BYTES)
     }
 
     /// Makes the file unless it is there already or the disk has less than

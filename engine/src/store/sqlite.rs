@@ -92,11 +92,14 @@ impl SqliteStore {
         sqlx::migrate!("./migrations").run(&writer).await?;
         let reserve = Reserve::new(options.get_filename());
         let pool = sized(READERS).connect_with(options).await?;
-        reserve.take();
+        let reserve = Arc::new(reserve);
+        let taking = Arc::clone(&reserve);
+        // Writes 8 MiB when it is missing: not on a runtime thread.
+        let _ = tokio::task::spawn_blocking(move || taking.take()).await;
         Ok(SqliteStore {
             pool,
             writer,
-            reserve: Some(Arc::new(reserve)),
+            reserve: Some(reserve),
         })
     }
 
@@ -298,6 +301,16 @@ impl Store for SqliteStore {
             let _ = conn.detach().close().await;
         }
         written
+    }
+
+    async fn has_finished_before(&self, cutoff: u64) -> Result<bool, StoreError> {
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? LIMIT 1",
+        )
+        .bind(db_ms(cutoff))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
