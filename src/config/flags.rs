@@ -27,8 +27,8 @@ use super::{Config, ConfigError, TrustedProxies, DEFAULT_DATABASE_URL};
 )]
 pub(super) struct Flags {
     /// The job store: sqlite://PATH (one process; the file and its folder
-    /// are created) or postgres://USER:PASSWORD@HOST:PORT/DB (several nodes
-    /// may share it); migrations run at start
+    /// are created) or postgres://USER:PASSWORD@HOST:PORT/DB (one process
+    /// per database for now); migrations run at start
     // The value is hidden in --help: a PostgreSQL URL may hold a password.
     #[arg(long, env = "JOBSTREAM_DATABASE_URL", value_name = "URL", hide_env_values = true,
           default_value = DEFAULT_DATABASE_URL, value_parser = database_url)]

@@ -9,13 +9,14 @@
 //! [`WRITE_BUFFER`] writes are already pending (the disk cannot keep up),
 //! which bounds the memory they use.
 //!
-//! The trait is small on purpose. A PostgreSQL store is meant to follow it:
-//! `write` is the same batch in one transaction; `unfinished` becomes part
-//! of a `claim` that takes queued jobs with `FOR UPDATE SKIP LOCKED` so
-//! several nodes share one queue; and nodes wake each other with
-//! `LISTEN`/`NOTIFY` on the `jobs` channel instead of the in-process
-//! `Notify`. The embedded engine keeps its queue in memory and uses the
-//! store only to persist and recover, so SQLite serves one process.
+//! The trait is small on purpose; SQLite (`sqlite.rs`) and PostgreSQL
+//! (`postgres.rs`) implement it the same way: `write` is a batch in one
+//! transaction. The engine keeps its queue in memory and uses the store
+//! only to persist and recover, so one process uses a database (a second
+//! would take the first's running jobs for interrupted at its start).
+//! Several nodes on one PostgreSQL queue are the next step: `unfinished`
+//! becomes part of a `claim` that takes queued jobs with `FOR UPDATE SKIP
+//! LOCKED`, and nodes wake each other with `LISTEN`/`NOTIFY`.
 
 use std::sync::Arc;
 
@@ -33,7 +34,7 @@ pub use reserve::Reserve;
 pub use sqlite::SqliteStore;
 
 /// Opens the store `url` names: `sqlite:` (one process; the default) or
-/// `postgres://` / `postgresql://` (several nodes may share it).
+/// `postgres://` / `postgresql://` (one process per database for now).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if is_postgres(url) {
         Ok(Arc::new(PgStore::open(url).await?))

@@ -1,5 +1,6 @@
 //! The PostgreSQL store: the same trait, tables and batches as SQLite
-//! (`sqlite.rs`), for several nodes sharing one database.
+//! (`sqlite.rs`), on a database users already operate. One process per
+//! database for now (see the module docs of `store`).
 //!
 //! Differences that matter: event texts are `BYTEA` (PostgreSQL's `text`
 //! refuses NUL, which a job may say); in a job's own fields (name, error,

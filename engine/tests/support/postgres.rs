@@ -36,7 +36,10 @@ impl Postgres {
     /// [`restart`]: Postgres::restart
     pub fn kill(&self) {
         let mut child = self.child.lock().unwrap();
-        let _ = child.kill();
+        // The whole process group: the server's backends too, which would
+        // otherwise hold its shared memory and keep a new one from starting.
+        let pid = child.id() as i32;
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
         let _ = child.wait();
     }
 
@@ -90,7 +93,10 @@ fn as_postgres(cmd: &mut Command) -> &mut Command {
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(gid) != 0
+                || libc::setuid(uid) != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -137,23 +143,41 @@ fn start_postgres(dir: &Path, port: u16) -> Child {
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
             .args(["-c", "max_connections=300"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null()),
+            .stderr(Stdio::null())
+            // Its own group, so `kill` reaches its backends.
+            .process_group(0),
     )
     .spawn()
     .expect("start postgres")
 }
 
+/// Waits until the server takes logins (not only connections: a server
+/// still starting up refuses them).
 fn wait_ready(port: u16) {
     let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        let ready = TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && Command::new(bin_dir().join("pg_isready"))
+                .args([
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
+                .status()
+                .is_ok_and(|s| s.success());
+        if ready {
+            return;
+        }
         assert!(
-            started.elapsed() < Duration::from_secs(30),
+            started.elapsed() < Duration::from_secs(60),
             "PostgreSQL did not start"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Accepting connections is not yet accepting logins.
-    std::thread::sleep(Duration::from_millis(200));
 }
 
 fn free_port() -> u16 {
