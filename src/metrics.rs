@@ -76,6 +76,10 @@ fn describe() {
         "Messages written to readers (each reader's copy counts)"
     );
     describe_counter!("jobstream_gaps_total", "gap events written to readers");
+    describe_gauge!(
+        "jobstream_tasks_alive",
+        "Tokio tasks alive in the process now (a leak shows here)"
+    );
     for lazy in [&OPEN_JOB, &OPEN_LIST] {
         LazyLock::force(lazy);
     }
@@ -87,6 +91,8 @@ fn describe() {
 /// `GET /metrics`.
 pub async fn metrics(State(engine): State<Engine>) -> Response {
     engine.report_gauges();
+    let runtime = tokio::runtime::Handle::current().metrics();
+    gauge!("jobstream_tasks_alive").set(runtime.num_alive_tasks() as f64);
     let text = handle().render();
     (
         [(
