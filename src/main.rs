@@ -1,7 +1,7 @@
 //! The jobstream server binary: reads configuration (flags and
 //! `JOBSTREAM_*` variables, see `jobstream --help`), binds, serves.
 
-use jobstream::config::ConfigError;
+use jobstream::config::{ConfigError, LogFormat};
 use jobstream::{serve, AppState, Config};
 use leptos::prelude::get_configuration;
 use tracing_subscriber::EnvFilter;
@@ -18,11 +18,16 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    match config.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .init(),
+    }
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {

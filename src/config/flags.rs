@@ -220,6 +220,16 @@ pub(super) struct Flags {
     /// port, e.g. 127.0.0.1:9100 (default: on the main port)
     #[arg(long, env = "JOBSTREAM_METRICS_ADDR", value_name = "HOST:PORT")]
     metrics_addr: Option<std::net::SocketAddr>,
+
+    /// How log lines are written: text, or json (one object per line)
+    #[arg(
+        long,
+        env = "JOBSTREAM_LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text",
+        value_enum
+    )]
+    log_format: super::LogFormat,
 }
 
 /// A whole number from `MIN` to `MAX`; spaces around it are allowed
@@ -300,6 +310,7 @@ impl Flags {
             cookie_secure: self.cookie_secure,
             bench_jobs: self.bench,
             metrics_addr: self.metrics_addr,
+            log_format: self.log_format,
         })
     }
 }

@@ -73,6 +73,19 @@ pub struct Config {
     /// Where `GET /metrics` is served instead of the main port (for a
     /// port only the monitoring can reach); `None`: on the main port.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`JOBSTREAM_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: one line each, coloured on a terminal.
+    #[default]
+    Text,
+    /// For log collectors: one JSON object per line, with the fields of
+    /// the spans it is in (a job's `id` and `kind`).
+    Json,
 }
 
 impl Default for Config {
@@ -94,6 +107,7 @@ impl Default for Config {
             cookie_secure: false,
             bench_jobs: false,
             metrics_addr: None,
+            log_format: LogFormat::Text,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use jobstream_engine::{LogLimits, QuotaConfig};
 
 /// Every variable with a value its range accepts, none a default.
-const ALL: [(&str, &str); 28] = [
+const ALL: [(&str, &str); 29] = [
     ("JOBSTREAM_DATABASE_URL", "sqlite::memory:"),
     ("JOBSTREAM_RETENTION_SECS", "60"),
     ("JOBSTREAM_JOB_MAX_SECS", "90"),
@@ -19,6 +19,7 @@ const ALL: [(&str, &str); 28] = [
     ("JOBSTREAM_JOB_MAX_BYTES", "2097152"),
     ("JOBSTREAM_JOB_MAX_EVENTS", "5000"),
     ("JOBSTREAM_METRICS_ADDR", "127.0.0.1:9100"),
+    ("JOBSTREAM_LOG_FORMAT", "json"),
     ("JOBSTREAM_RETAINED_JOBS", "0"),
     ("JOBSTREAM_KEEPALIVE_SECS", "3"),
     ("JOBSTREAM_SHUTDOWN_GRACE_SECS", "0"),
@@ -157,6 +158,7 @@ fn reads_every_variable() {
     assert!(c.cookie_secure);
     assert!(c.bench_jobs);
     assert_eq!(c.metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
+    assert_eq!(c.log_format, LogFormat::Json);
     assert_eq!(
         c.engine.quotas,
         QuotaConfig {

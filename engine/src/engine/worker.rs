@@ -4,6 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use super::{lock, Engine, Job, INTERRUPTED, STOP_GRACE};
 use crate::job::{Emitter, JobContext};
 use crate::model::JobState;
@@ -81,7 +83,14 @@ impl Engine {
         log.state()
     }
 
-    async fn run(&self, Queued { job, ctx, run }: Queued) {
+    async fn run(&self, queued: Queued) {
+        // Every line logged about the job, by the worker or by the job's
+        // own task, carries its id and kind.
+        let span = tracing::info_span!("job", id = %queued.job.id, kind = %queued.job.kind);
+        self.run_in(queued, span.clone()).instrument(span).await;
+    }
+
+    async fn run_in(&self, Queued { job, ctx, run }: Queued, span: tracing::Span) {
         if job.log.set_running().await.is_err() {
             return; // already closed (cancelled)
         }
@@ -96,7 +105,7 @@ impl Engine {
                 m.min(self.inner.config.max_duration)
             });
         // Its own task: a panicking job fails alone.
-        let mut handle = self.inner.tasks.spawn(run(ctx, emitter));
+        let mut handle = self.inner.tasks.spawn(run(ctx, emitter).instrument(span));
         let mut overran = false;
         let result = tokio::select! {
             // A job that ends as its time runs out has ended.
@@ -141,6 +150,12 @@ impl Engine {
                 Some(Err(_)) | None => (JobState::Interrupted, Some(INTERRUPTED.to_owned())),
             }
         };
+        match state {
+            JobState::Failed | JobState::Interrupted => {
+                tracing::info!(state = %state, "job ended");
+            }
+            _ => tracing::debug!(state = %state, "job ended"),
+        }
         self.finish(&job, state, error).await;
     }
 }
