@@ -66,6 +66,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Open streams, capped per session and in all.
     pub streams: limits::StreamLimits,
+    /// The keep-alive tick every stream watches.
+    pub ticks: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl AppState {
@@ -92,12 +94,14 @@ impl AppState {
             store,
         )
         .await?;
+        let shutdown = CancellationToken::new();
         Ok(AppState {
             leptos_options,
             engine,
             streams: limits::StreamLimits::new(config.streams_per_session, config.streams_total),
+            ticks: api::KeepAliveTicks::start(config.keep_alive, shutdown.clone()),
             config: Arc::new(config),
-            shutdown: CancellationToken::new(),
+            shutdown,
         })
     }
 }

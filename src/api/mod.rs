@@ -20,6 +20,7 @@ pub mod timers;
 pub use jobs::{cancel_job, create_job, list_jobs, CreateJob, Created, ListQuery, MAX_LIST};
 pub use output::{lines, output};
 pub use stream::{events, session_events};
+pub use timers::KeepAliveTicks;
 
 /// `GET /healthz`: 200 while the process serves (whatever its store).
 pub async fn healthz() -> axum::Json<serde_json::Value> {

@@ -2,13 +2,22 @@
 //! comment after silence, and an early end with a `retry:` hint when its
 //! lifetime is over or the server shuts down. Also the stream's place among
 //! the open streams, held for its life.
+//!
+//! The keep-alive comes from one tick shared by every stream of the
+//! process ([`KeepAliveTicks`], every `JOBSTREAM_KEEPALIVE_SECS`), not from a
+//! timer per stream: a stream that wrote nothing since the last tick sends
+//! a comment. So an idle stream hears something every period, and a stream
+//! is never silent for more than two periods, while tens of thousands of
+//! idle streams cost one timer.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::ssr::Visitor;
 use axum::body::Bytes;
 use jobstream_engine::sse;
+use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
@@ -19,8 +28,8 @@ use crate::AppState;
 
 /// What bounds one stream: its timers' settings and its permit.
 pub struct StreamEnds {
-    /// Silence after which a keep-alive comment is sent.
-    keep_alive: Duration,
+    /// The process's keep-alive tick.
+    ticks: watch::Receiver<u64>,
     /// The stream's lifetime ends here: it closes with a `retry:` hint and
     /// the client resumes from its last id, losing nothing.
     deadline: Instant,
@@ -48,7 +57,7 @@ impl StreamEnds {
             })
         })?;
         Ok(StreamEnds {
-            keep_alive: state.config.keep_alive,
+            ticks: state.ticks.subscribe(),
             deadline: Instant::now() + state.config.stream_lifetime,
             shutdown: state.shutdown.clone(),
             _permit: permit,
@@ -68,10 +77,10 @@ pub struct Timers {
     /// new wait per write would re-register with the token every time).
     shutdown: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
     lifetime: Pin<Box<Sleep>>,
-    tick: Pin<Box<Sleep>>,
-    keep_alive: Duration,
-    /// When the stream last wrote anything.
-    sent_at: Instant,
+    /// The shared keep-alive tick.
+    tick: watch::Receiver<u64>,
+    /// Whether the stream wrote anything since the last tick.
+    sent_since_tick: bool,
 }
 
 /// Why [`Timers::wait`] returned.
@@ -85,41 +94,65 @@ pub enum Due {
 impl Timers {
     /// The timers of a stream bounded by `ends`, starting now.
     pub fn new(ends: &StreamEnds) -> Self {
-        let now = Instant::now();
         Timers {
             shutdown: Box::pin(ends.shutdown.clone().cancelled_owned()),
             lifetime: Box::pin(tokio::time::sleep_until(ends.deadline)),
-            tick: Box::pin(tokio::time::sleep_until(now + ends.keep_alive)),
-            keep_alive: ends.keep_alive,
-            sent_at: now,
+            tick: ends.ticks.clone(),
+            // A stream begins with its headers: nothing is due before the
+            // next tick but one.
+            sent_since_tick: true,
         }
     }
 
-    /// Notes that the stream just wrote: the keep-alive waits again.
+    /// Notes that the stream just wrote: no keep-alive at the next tick.
     pub fn sent(&mut self) {
-        self.sent_at = Instant::now();
+        self.sent_since_tick = true;
     }
 
     /// Waits until a timer is due. Cancel-safe: nothing is lost when the
-    /// stream's `select!` takes another branch.
+    /// stream's `select!` takes another branch (`watch::Receiver::changed`
+    /// is cancel-safe).
     pub async fn wait(&mut self) -> Due {
         loop {
             tokio::select! {
                 biased;
                 () = self.shutdown.as_mut() => return Due::End,
                 () = self.lifetime.as_mut() => return Due::End,
-                () = self.tick.as_mut() => {
-                    let due = self.sent_at + self.keep_alive;
-                    if Instant::now() >= due {
-                        self.sent();
-                        self.tick.as_mut().reset(self.sent_at + self.keep_alive);
+                ticked = self.tick.changed() => {
+                    if ticked.is_err() {
+                        // The ticker is gone (the server is stopping): no
+                        // more keep-alives; the other timers still end it.
+                        std::future::pending::<()>().await;
+                    }
+                    if !std::mem::take(&mut self.sent_since_tick) {
                         return Due::KeepAlive;
                     }
-                    // Something was written meanwhile: look again later.
-                    self.tick.as_mut().reset(due);
                 }
             }
         }
+    }
+}
+
+/// The process's keep-alive tick: a counter bumped every period by one
+/// task, which every open stream watches.
+pub struct KeepAliveTicks;
+
+impl KeepAliveTicks {
+    /// Starts the tick, every `period`, until `shutdown`.
+    pub fn start(period: Duration, shutdown: CancellationToken) -> Arc<watch::Sender<u64>> {
+        let ticks = Arc::new(watch::channel(0u64).0);
+        let ticker = Arc::clone(&ticks);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval_at(Instant::now() + period, period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = interval.tick() => ticker.send_modify(|n| *n += 1),
+                }
+            }
+        });
+        ticks
     }
 }
 

@@ -402,6 +402,32 @@ async fn idle_streams_get_keep_alive_comments() {
 }
 
 #[tokio::test]
+async fn a_stream_that_keeps_talking_gets_no_keep_alive() {
+    // One tick for every stream: a comment goes only to a stream that was
+    // silent since the last tick.
+    let config = Config {
+        keep_alive: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let app = spawn_app(config).await;
+    let id = app
+        .start_ok("demo", json!({"steps": 20, "interval_ms": 100}))
+        .await;
+    let mut body = app.stream(&app.client, &id, None).await.bytes_stream();
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_millis(1500), async {
+        while let Some(chunk) = body.next().await {
+            seen.extend_from_slice(&chunk.unwrap());
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.matches("data: ").count() >= 8, "{text}");
+    assert!(!text.contains(": keep-alive"), "{text}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn shutdown_ends_open_streams_promptly() {
     let app = spawn_app(Config::default()).await;
     let id = app
