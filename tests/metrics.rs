@@ -151,6 +151,24 @@ async fn counters_move_with_a_job_and_its_streams() {
     assert_eq!(get(&after, "jobstream_workers_busy"), 0.0);
     assert_eq!(get(&after, "jobstream_gaps_total"), 0.0);
     assert_eq!(get(&after, "jobstream_store_errors_total"), 0.0);
+
+    // The Grafana dashboard asks only for metrics that exist.
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/grafana-dashboard.json"
+    ))
+    .unwrap();
+    serde_json::from_str::<serde_json::Value>(&dashboard).expect("the dashboard is JSON");
+    let names = dashboard
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("jobstream_"))
+        .map(|w| w.trim_end_matches("_bucket"));
+    for name in names {
+        assert!(
+            after.keys().any(|k| k.starts_with(name)),
+            "the dashboard asks for {name}, which /metrics does not have"
+        );
+    }
     server.child().kill().unwrap();
 }
 
