@@ -63,9 +63,11 @@ const MAX_HEAD: usize = 16 * 1024;
 /// `write_all_buf`, which tokio splits into writes of 64 slices.
 const MAX_GATHER: usize = 1024;
 
-/// Most bytes hyper buffers for one connection's reads: a request head
-/// longer than this is answered 431 (hyper's own default is ~400 KiB).
-const MAX_HYPER_BUFFER: usize = 64 * 1024;
+/// Most bytes hyper buffers for one connection's reads (its own default is
+/// ~400 KiB). hyper checks it before each read, and one read may add up to
+/// as much again, so a request head over twice this (64 KiB) is always
+/// answered 431; one between 32 and 64 KiB may be read.
+const MAX_HYPER_BUFFER: usize = 32 * 1024;
 
 /// How connections are served: the settings from the config, and the
 /// server's shutdown.

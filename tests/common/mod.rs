@@ -141,8 +141,13 @@ pub async fn until(within: Duration, mut done: impl FnMut() -> bool) -> Option<D
 
 /// A client with a cookie jar: one session.
 pub fn session() -> reqwest::Client {
+    session_with(std::sync::Arc::new(reqwest::cookie::Jar::default()))
+}
+
+/// A client whose cookies are kept in `jar`.
+pub fn session_with(jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Client {
     reqwest::Client::builder()
-        .cookie_store(true)
+        .cookie_provider(jar)
         .build()
         .unwrap()
 }
