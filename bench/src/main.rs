@@ -7,6 +7,7 @@
 //! jobstream-bench jobs   --url U --jobs J --events E --size B [--rate R]
 //! jobstream-bench start  --url U [--concurrency C] [--duration S]
 //! jobstream-bench catchup --url U --pid P [--lines L] [--readers R] [--via events|output]
+//! jobstream-bench soak --url U --pid P churn|slowloris|slow-reader|big-job|mixed ...
 //! jobstream-bench report --results FILE [--markdown FILE] [--svg FILE]
 //! ```
 //!
@@ -28,6 +29,7 @@ mod catchup;
 mod client;
 mod hist;
 mod report;
+mod soak;
 mod sse;
 
 use std::future::Future;
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Scenario::Jobs(a) => measure("jobs", &a.out, jobs(&a)),
         Scenario::Start(a) => measure("start", &a.out, start(&a)),
         Scenario::Catchup(a) => measure("catchup", &a.out, catchup::run(&a)),
+        Scenario::Soak(a) => soak::main(&a),
     }
 }
 
