@@ -1,12 +1,13 @@
 //! Shared frames written as they are: a queue of [`Bytes`] that is one
-//! [`Buf`], so a batch of events goes to the socket in vectored writes (64
-//! slices each) of the frames the job's log already holds, with no copy
-//! per stream.
+//! [`Buf`], so a batch of events goes to the socket in vectored writes
+//! (up to 1,024 slices each) of the frames the job's log already holds,
+//! with no copy per stream.
 
 use std::collections::VecDeque;
-use std::io::IoSlice;
+use std::io::{self, IoSlice};
 
 use bytes::{Buf, Bytes};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Frames waiting for one write, in order.
 #[derive(Debug, Default)]
@@ -33,6 +34,31 @@ impl Frames {
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+}
+
+/// Most slices one `writev` takes on Linux (`IOV_MAX`).
+const MAX_SLICES: usize = 1024;
+
+impl Frames {
+    /// Writes every frame to `writer`: one `writev` of up to 1,024 frames
+    /// at a time (tokio's `write_all_buf` gives it 64), so a batch of 512
+    /// events is one system call when the socket takes it whole. The
+    /// slices live on the heap for the write only: a stream waiting for
+    /// its next batch holds none.
+    pub async fn write_to<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> io::Result<()> {
+        while self.has_remaining() {
+            let written = {
+                let mut slices = vec![IoSlice::new(&[]); self.len().min(MAX_SLICES)];
+                let count = self.chunks_vectored(&mut slices);
+                writer.write_vectored(&slices[..count]).await?
+            };
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.advance(written);
+        }
+        Ok(())
     }
 }
 
@@ -107,6 +133,42 @@ mod tests {
         f.advance(3);
         assert_eq!(f.chunk(), b"");
         assert_eq!(f.remaining(), 0);
+    }
+
+    #[tokio::test]
+    async fn written_whole_through_short_writes() {
+        // A writer that takes at most 7 bytes a call.
+        struct Short(Vec<u8>);
+        impl AsyncWrite for Short {
+            fn poll_write(
+                mut self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<io::Result<usize>> {
+                let n = buf.len().min(7);
+                self.0.extend_from_slice(&buf[..n]);
+                std::task::Poll::Ready(Ok(n))
+            }
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+            fn poll_shutdown(
+                self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+        }
+        let parts: Vec<String> = (0..2000).map(|i| format!("data: {i}\n\n")).collect();
+        let mut f = Frames::default();
+        f.extend(parts.iter().map(|p| Bytes::from(p.clone())));
+        let mut out = Short(Vec::new());
+        f.write_to(&mut out).await.unwrap();
+        assert_eq!(out.0, parts.concat().into_bytes());
+        assert!(f.is_empty());
     }
 
     #[test]

@@ -58,9 +58,9 @@ use crate::frames::Frames;
 /// Longest request head read here; a longer one goes to hyper.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Most body frames gathered into one vectored write on the lean path: a
-/// batch (at most 512 events and a gap frame) goes out in one
-/// `write_all_buf`, which tokio splits into writes of 64 slices.
+/// Most body frames gathered for one write on the lean path: a batch (at
+/// most 512 events and a gap frame) goes out in one `writev` when the
+/// socket takes it whole ([`Frames::write_to`]).
 const MAX_GATHER: usize = 1024;
 
 /// Most bytes hyper buffers for one connection's reads (its own default is
@@ -244,7 +244,7 @@ async fn serve_stream(
                         }
                     }
                 }
-                if writer.write_all_buf(&mut out).await.is_err() || ended {
+                if out.write_to(&mut writer).await.is_err() || ended {
                     break;
                 }
                 // Written: nothing of the batch is kept (not even the

@@ -175,8 +175,8 @@ struct JobStream {
 
 impl Chunks for JobStream {
     /// Every event's shared frame as it is (no copy: a batch goes out in
-    /// vectored writes of the frames it holds, 64 at a time on the lean
-    /// path (`front.rs`), 16 buffers at a time through hyper, where each
+    /// vectored writes of the frames it holds, up to 1,024 at a time on the
+    /// lean path (`front.rs`), 16 buffers at a time through hyper, where each
     /// frame is its own chunk), a keep-alive comment after silence, and the
     /// `retry:` hint (then the end) at the end of its lifetime or on
     /// shutdown.
