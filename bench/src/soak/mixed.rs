@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
-use super::churn::{FD_SLACK, TASK_SLACK};
 use super::follow::{bench_params, follow, Follow, Manner};
-use super::server::{Open, Sample, Server};
+use super::server::{back_to_baseline, Open, Sample, Server};
 use super::table::{mib, Table, MIB};
 use crate::args;
 
@@ -234,18 +233,7 @@ pub(super) async fn run(server: &Arc<Server>, a: &args::Mixed) -> Result<Table, 
         "tasks peak, middle / last third",
         format!("{tasks_mid} / {tasks_last}"),
     );
-    t.check(
-        "open files: baseline / after",
-        format!("{} / {}", base.fds, after.fds),
-        &format!("≤ baseline + {FD_SLACK}"),
-        after.fds <= base.fds + FD_SLACK,
-    );
-    t.check(
-        "tasks: baseline / after",
-        format!("{} / {}", base.tasks, after.tasks),
-        &format!("≤ baseline + {TASK_SLACK}"),
-        after.tasks <= base.tasks + TASK_SLACK,
-    );
+    back_to_baseline(&mut t, "baseline / after", &[base, after]);
     t.info(
         "RSS: baseline / after (MiB)",
         format!("{} / {}", mib(base.rss), mib(after.rss)),

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::churn::{FD_SLACK, TASK_SLACK};
-use super::server::{connect, Server};
+use super::server::{back_to_baseline, connect, Server};
 use super::table::{mib, signed_mib, Table, MIB};
 use crate::args;
 use crate::hist::Histogram;
@@ -208,18 +207,7 @@ pub(super) async fn run(server: &Arc<Server>, a: &args::Slowloris) -> Result<Tab
     sampler.abort();
 
     let after = server.settle(0, 20).await?;
-    t.check(
-        "open files: baseline / after",
-        format!("{} / {}", base.fds, after.fds),
-        &format!("≤ baseline + {FD_SLACK}"),
-        after.fds <= base.fds + FD_SLACK,
-    );
-    t.check(
-        "tasks: baseline / after",
-        format!("{} / {}", base.tasks, after.tasks),
-        &format!("≤ baseline + {TASK_SLACK}"),
-        after.tasks <= base.tasks + TASK_SLACK,
-    );
+    back_to_baseline(&mut t, "baseline / after", &[base, after]);
     t.info("RSS after (MiB)", mib(after.rss));
     Ok(t)
 }
