@@ -111,9 +111,7 @@ pub struct EventLog {
 
 impl std::fmt::Debug for EventLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventLog")
-            .field("limits", &self.log.limits())
-            .finish_non_exhaustive()
+        write!(f, "EventLog {{ limits: {:?}, .. }}", self.log.limits())
     }
 }
 
@@ -273,46 +271,39 @@ impl EventLog {
         if text.is_empty() {
             return Err(AppendError::Empty);
         }
-        let limit = self.log.limits().max_message_bytes;
-        if text.len() > limit {
-            return Err(AppendError::TooLarge {
-                size: text.len(),
-                limit,
-            });
+        let limits = self.log.limits();
+        if text.len() > limits.max_message_bytes {
+            let (size, limit) = (text.len(), limits.max_message_bytes);
+            return Err(AppendError::TooLarge { size, limit });
         }
-        let LogLimits {
-            max_job_bytes: max,
-            max_job_events: max_messages,
-            ..
-        } = self.log.limits();
-        let (mut too_large, mut too_many) = (false, false);
+        // Refused inside the commit (under the log's lock), so two emits
+        // cannot both take the last room.
+        let mut refused = None;
         let appended = self
             .commit(
                 (1, room_for(EventKind::Message, text)),
                 Seen::ByReaders,
                 false,
                 |c| {
-                    if c.st.said + text.len() as u64 > max {
-                        too_large = true;
-                        return;
-                    }
-                    if c.st.said_messages >= max_messages {
-                        too_many = true;
-                        return;
-                    }
-                    c.st.said += text.len() as u64;
-                    c.st.said_messages += 1;
-                    c.event(EventKind::Message, text.into());
+                    refused = if c.st.said + text.len() as u64 > limits.max_job_bytes {
+                        Some(AppendError::JobTooLarge {
+                            limit: limits.max_job_bytes,
+                        })
+                    } else if c.st.said_messages >= limits.max_job_events {
+                        Some(AppendError::JobTooManyMessages {
+                            limit: limits.max_job_events,
+                        })
+                    } else {
+                        c.st.said += text.len() as u64;
+                        c.st.said_messages += 1;
+                        c.event(EventKind::Message, text.into());
+                        None
+                    };
                 },
             )
             .await;
-        if too_large {
-            return Err(AppendError::JobTooLarge { limit: max });
-        }
-        if too_many {
-            return Err(AppendError::JobTooManyMessages {
-                limit: max_messages,
-            });
+        if let Some(e) = refused {
+            return Err(e);
         }
         if appended.is_ok() {
             crate::metrics::EVENTS_EMITTED.increment(1);
