@@ -141,13 +141,22 @@ pub fn router(state: AppState) -> Router {
         false,
     )
     .with_state(state.clone());
+    // Event streams are never compressed, so they are kept out of the
+    // compression layer altogether: its body wrapper holds every encoder's
+    // state inline (5.8 KB), which each open stream would carry for its
+    // whole life (most of an idle subscriber's memory).
+    let streams = with_session(
+        Router::new()
+            .route(routes::JOB_EVENTS, get(api::events))
+            .route(routes::SESSION_EVENTS, get(api::session_events)),
+        true,
+    )
+    .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
     let pages = Router::new()
         .route(routes::JOBS, post(api::create_job).get(api::list_jobs))
-        .route(routes::JOB_EVENTS, get(api::events))
         .route(routes::JOB_CANCEL, post(api::cancel_job))
         .route(routes::JOB_LINES, get(api::lines))
         .route(routes::JOB_OUTPUT, get(api::output))
-        .route(routes::SESSION_EVENTS, get(api::session_events))
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),
@@ -177,6 +186,7 @@ pub fn router(state: AppState) -> Router {
     // Nor one that says `X-Accel-Buffering: no` (a followed output):
     // a compressor holds bytes back until its buffer fills.
     .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(unbuffered)))
+    .merge(streams)
     .with_state(state)
 }
 
