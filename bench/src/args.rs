@@ -261,6 +261,10 @@ pub struct Churn {
     /// Streams open at once
     #[arg(long, default_value_t = 32, value_parser = count::<usize>)]
     pub concurrency: usize,
+    /// The server's JOBSTREAM_LOG_EVENTS: the ticking job's window, filled
+    /// before the baseline
+    #[arg(long, default_value_t = 10_000, value_parser = count::<u64>)]
+    pub log_events: u64,
 }
 
 #[derive(Debug, Args)]

@@ -239,6 +239,23 @@ impl Server {
         Ok(v["id"].as_str().ok_or("POST /api/jobs: no id")?.to_owned())
     }
 
+    /// Waits until job `id` has said its `n`th message (at most 60 s).
+    pub(super) async fn wait_for_line(&self, id: &str, n: u64) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let page = self
+                .call("GET", &format!("/api/jobs/{id}/lines?limit=1"), None, 200)
+                .await?;
+            if page["lines"][0]["n"].as_u64().is_some_and(|said| said >= n) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("job {id} did not say {n} messages in 60 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// A job's state (`queued`, `running`, `succeeded`, ...).
     pub(super) async fn state(&self, id: &str) -> Result<String, String> {
         let v = self.call("GET", "/api/jobs?limit=500", None, 200).await?;
