@@ -50,9 +50,11 @@ async fn an_idle_stream_keeps_a_few_kilobytes() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let mut config = jobstream::Config::default();
-    config.database_url = format!("sqlite://{}/jobstream.db", data.path().display());
-    config.max_connections_per_address = 0;
+    let config = jobstream::Config {
+        database_url: format!("sqlite://{}/jobstream.db", data.path().display()),
+        max_connections_per_address: 0,
+        ..jobstream::Config::default()
+    };
     let options = leptos::prelude::LeptosOptions::builder()
         .output_name("jobstream")
         .site_addr(addr)

@@ -17,6 +17,10 @@ use serde::Deserialize;
 #[derive(Default)]
 struct MemoryStore {
     jobs: Mutex<HashMap<JobId, JobRecord>>,
+    /// A full disk: deletes fail until the reserve is given up.
+    full: std::sync::atomic::AtomicBool,
+    /// The space kept back is still held.
+    reserve: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryStore {
@@ -115,6 +119,7 @@ impl Store for MemoryStore {
         cutoff: u64,
         limit: usize,
     ) -> Result<Vec<JobId>, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
         let mut jobs = self.jobs();
         let old: Vec<JobId> = jobs
             .values()
@@ -122,10 +127,19 @@ impl Store for MemoryStore {
             .map(|r| r.id)
             .take(limit)
             .collect();
+        // A delete needs room to be logged; finding nothing to delete does not.
+        if !old.is_empty() && self.full.load(SeqCst) && self.reserve.load(SeqCst) {
+            return Err(StoreError("database or disk is full".into()));
+        }
         for id in &old {
             jobs.remove(id);
         }
         Ok(old)
+    }
+
+    fn release_reserve(&self) -> bool {
+        self.reserve
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -227,4 +241,35 @@ async fn the_sweeper_loop_deletes_old_finished_jobs_from_store_and_memory() {
         .unwrap();
     tokio::time::sleep(every * 2).await;
     assert!(store.job(after.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn on_a_full_disk_the_sweeper_gives_up_the_reserve_only_to_delete() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let store = Arc::new(MemoryStore::default());
+    store.full.store(true, SeqCst);
+    store.reserve.store(true, SeqCst);
+    let config = EngineConfig {
+        retention: Duration::from_secs(3600),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::open(config, registry(), Arc::clone(&store) as Arc<dyn Store>)
+        .await
+        .unwrap();
+    let now = jobstream_engine::store::now_ms();
+    // Nothing past retention: the reserve stays.
+    let owner = SessionId::random();
+    let young = finished(owner, now);
+    store.jobs().insert(young.id, young);
+    assert_eq!(engine.sweep().await.unwrap(), 0);
+    assert!(store.reserve.load(SeqCst), "nothing to delete: kept");
+    // Two jobs past it: the delete fails for lack of room, the reserve is
+    // given up, and the delete goes through.
+    for _ in 0..2 {
+        let old = finished(owner, now - 2 * 3600 * 1000);
+        store.jobs().insert(old.id, old);
+    }
+    assert_eq!(engine.sweep().await.unwrap(), 2);
+    assert!(!store.reserve.load(SeqCst), "given up to delete");
+    assert_eq!(store.jobs().len(), 1);
 }
