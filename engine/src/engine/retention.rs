@@ -58,9 +58,10 @@ impl Engine {
         let cutoff = now_ms().saturating_sub(retention);
         let store = &self.inner.store;
         let healthy = self.inner.store_healthy.load(Ordering::SeqCst);
-        // The space kept back is for deletes: given up only when there is
-        // something to delete (else the waiting writes would take it).
-        let expired = healthy || store.has_finished_before(cutoff).await.unwrap_or(true);
+        // The space kept back is given up only when it lets the store
+        // recover: jobs to delete, or freed pages the waiting writes can
+        // reuse (else the writes would take it and the disk stay full).
+        let expired = healthy || store.can_reclaim(cutoff).await.unwrap_or(true);
         if !healthy && expired {
             self.release_reserve();
         }

@@ -216,9 +216,11 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<JobId>, StoreError>;
 
-    /// Whether any job finished before `cutoff` (Unix ms): whether a sweep
-    /// has anything to delete. A store that cannot tell says yes.
-    async fn has_finished_before(&self, cutoff: u64) -> Result<bool, StoreError> {
+    /// Whether room given to a store that cannot write would let it
+    /// recover: a job finished before `cutoff` (Unix ms) to delete, or
+    /// space freed inside the database that waiting writes can reuse once
+    /// they can be logged. A store that cannot tell says yes.
+    async fn can_reclaim(&self, cutoff: u64) -> Result<bool, StoreError> {
         let _ = cutoff;
         Ok(true)
     }

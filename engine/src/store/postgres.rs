@@ -233,7 +233,7 @@ impl Store for PgStore {
         written
     }
 
-    async fn has_finished_before(&self, cutoff: u64) -> Result<bool, StoreError> {
+    async fn can_reclaim(&self, cutoff: u64) -> Result<bool, StoreError> {
         let found: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 LIMIT 1",
         )

@@ -303,14 +303,19 @@ impl Store for SqliteStore {
         written
     }
 
-    async fn has_finished_before(&self, cutoff: u64) -> Result<bool, StoreError> {
+    async fn can_reclaim(&self, cutoff: u64) -> Result<bool, StoreError> {
         let found: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? LIMIT 1",
         )
         .bind(db_ms(cutoff))
         .fetch_optional(&self.pool)
         .await?;
-        Ok(found.is_some())
+        // Pages freed by earlier deletes: reused by the writes once the
+        // write-ahead log has room to hold them until a checkpoint.
+        let free: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(found.is_some() || free > 0)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
