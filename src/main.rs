@@ -51,9 +51,8 @@ async fn run(config: Config) -> Result<(), String> {
         leptos_options.output_name = "jobstream".into();
     }
     let addr = leptos_options.site_addr;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr} (LEPTOS_SITE_ADDR): {e}"))?;
+    let listener =
+        listen(addr).map_err(|e| format!("cannot listen on {addr} (LEPTOS_SITE_ADDR): {e}"))?;
     tracing::info!(
         "listening on http://{} with {} workers",
         listener.local_addr().map_err(|e| e.to_string())?,
@@ -66,6 +65,21 @@ async fn run(config: Config) -> Result<(), String> {
     serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))
+}
+
+/// A listener on `addr` with a backlog of 4,096 connections waiting to be
+/// accepted (the standard library's 128 overflows when thousands of
+/// clients connect at once, and an overflow costs a client a one-second
+/// SYN retry; the kernel caps it at `net.core.somaxconn`).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
