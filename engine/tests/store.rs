@@ -7,67 +7,16 @@ use std::time::Duration;
 
 use jobstream_engine::store::{JobRecord, Write};
 use jobstream_engine::{
-    Emitter, Engine, EngineConfig, EventKind, JobContext, JobId, JobState, NewJob, Params,
-    Registry, SessionId, SqliteStore, Store,
+    Engine, EngineConfig, EventKind, JobId, JobState, SessionId, SqliteStore, Store,
 };
-use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::Semaphore;
 
+#[path = "support/jobs.rs"]
+mod jobs;
+use jobs::{new_job, record, registry};
 fn url(dir: &tempfile::TempDir) -> String {
     // A folder that does not exist yet: the store creates it.
     format!("sqlite://{}/data/jobs.db", dir.path().display())
-}
-
-fn record(owner: SessionId, created_at: u64) -> JobRecord {
-    JobRecord {
-        id: JobId::random(),
-        owner,
-        kind: "demo".into(),
-        params: json!({"steps": 3}),
-        display_name: "Zoë".into(),
-        locale: "de".into(),
-        state: JobState::Queued,
-        error: None,
-        progress: None,
-        progress_label: None,
-        created_at,
-        started_at: None,
-        finished_at: None,
-        last_seq: 0,
-    }
-}
-
-#[derive(Deserialize)]
-struct NoParams {}
-impl Params for NoParams {}
-
-fn registry(gate: Arc<Semaphore>) -> Registry {
-    let mut r = Registry::new();
-    r.register("gated", move |_: JobContext, _: NoParams, out: Emitter| {
-        let gate = Arc::clone(&gate);
-        async move {
-            for i in 1..=3 {
-                out.emit(&format!("step {i}")).await?;
-            }
-            out.progress(0.25, None).await?;
-            gate.acquire().await.expect("open").forget();
-            out.emit("done").await?;
-            Ok(())
-        }
-    });
-    r
-}
-
-fn new_job(owner: SessionId) -> NewJob {
-    NewJob {
-        owner,
-        kind: "gated".into(),
-        params: json!({}),
-        display_name: "ada".into(),
-        locale: "en".into(),
-        client: None,
-    }
 }
 
 /// A SQLite store whose writes wait while `held` is set: the writer task

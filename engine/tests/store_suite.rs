@@ -5,17 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobstream_engine::store::{JobRecord, Write, RESTART_SEQ_GAP};
-use jobstream_engine::{
-    Emitter, Engine, EngineConfig, Event, EventKind, JobContext, JobId, JobState, NewJob, Params,
-    Registry, SessionId, Store,
-};
-use serde::Deserialize;
+use jobstream_engine::store::{Write, RESTART_SEQ_GAP};
+use jobstream_engine::{Engine, EngineConfig, Event, EventKind, JobId, JobState, SessionId, Store};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
+#[path = "support/jobs.rs"]
+mod jobs;
 #[path = "support/postgres.rs"]
 mod postgres;
+
+use jobs::{new_job, record, registry};
 
 /// Where a test's store lives; opened again, it is the same store.
 enum Backend {
@@ -65,25 +65,6 @@ on_both!(
     after_a_crash_running_jobs_are_interrupted_and_queued_ones_run,
     the_sweeper_deletes_what_is_past_retention,
 );
-
-fn record(owner: SessionId, created_at: u64) -> JobRecord {
-    JobRecord {
-        id: JobId::random(),
-        owner,
-        kind: "demo".into(),
-        params: json!({"steps": 3}),
-        display_name: "Zoë".into(),
-        locale: "de".into(),
-        state: JobState::Queued,
-        error: None,
-        progress: None,
-        progress_label: None,
-        created_at,
-        started_at: None,
-        finished_at: None,
-        last_seq: 0,
-    }
-}
 
 fn event(seq: u64, kind: EventKind, text: &str) -> Arc<Event> {
     Arc::new(Event {
@@ -319,38 +300,6 @@ async fn the_sweeper_deletes_what_is_past_retention(backend: Backend) {
     assert_eq!(engine.sweep().await.unwrap(), 1);
     assert!(engine.find(owner, job.id).await.unwrap().is_none());
     assert!(engine.list(owner, 10).await.unwrap().is_empty());
-}
-
-#[derive(Deserialize)]
-struct NoParams {}
-impl Params for NoParams {}
-
-fn registry(gate: Arc<Semaphore>) -> Registry {
-    let mut r = Registry::new();
-    r.register("gated", move |_: JobContext, _: NoParams, out: Emitter| {
-        let gate = Arc::clone(&gate);
-        async move {
-            for i in 1..=3 {
-                out.emit(&format!("step {i}")).await?;
-            }
-            out.progress(0.25, None).await?;
-            gate.acquire().await.expect("open").forget();
-            out.emit("done").await?;
-            Ok(())
-        }
-    });
-    r
-}
-
-fn new_job(owner: SessionId) -> NewJob {
-    NewJob {
-        owner,
-        kind: "gated".into(),
-        params: json!({}),
-        display_name: "ada".into(),
-        locale: "en".into(),
-        client: None,
-    }
 }
 
 async fn texts(engine: &Engine, owner: SessionId, id: JobId) -> Vec<(u64, String)> {
