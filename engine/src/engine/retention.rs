@@ -61,14 +61,14 @@ impl Engine {
         // The space kept back is given up only when it lets the store
         // recover: jobs to delete, or freed pages the waiting writes can
         // reuse (else the writes would take it and the disk stay full).
-        let expired = healthy || store.can_reclaim(cutoff).await.unwrap_or(true);
-        if !healthy && expired {
+        let reclaimable = healthy || store.can_reclaim(cutoff).await.unwrap_or(true);
+        if !healthy && reclaimable {
             self.release_reserve();
         }
         let chunk = if healthy { CHUNK } else { CHUNK_WHEN_FULL };
         let deleted = match self.purge(cutoff, chunk).await {
             // No room to write the deletes: with the space kept back.
-            Err(e) if expired && self.release_reserve() => {
+            Err(e) if reclaimable && self.release_reserve() => {
                 tracing::warn!(error = %e, "retention sweep failed; trying again");
                 self.purge(cutoff, CHUNK_WHEN_FULL).await?
             }
