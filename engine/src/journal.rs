@@ -8,7 +8,7 @@
 //! list (state, progress) also bumps the owner's feed counter and stamps the
 //! log with it. Readers are woken last, outside the lock.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::mpsc::PermitIterator;
 use tokio::sync::{mpsc, watch};
@@ -19,21 +19,28 @@ use crate::model::{
     AppendError, Event, EventKind, JobState, LogLimits, Progress, Snapshot, MAX_PROGRESS_LABEL,
 };
 use crate::sse;
-use crate::store::{now_ms, JobRecord, Op, StoredEvent, Write, STORE_WAIT, WRITE_BUFFER_BYTES};
+use crate::store::{now_ms, Op, Write, STORE_WAIT, WRITE_BUFFER_BYTES};
 use jobstream_protocol::End;
 
-/// Where a log sends its writes, and whose feed it bumps.
+mod mirror;
+
+/// Which job a log belongs to, and whose feed it bumps.
 #[derive(Debug, Clone)]
 pub(crate) struct Links {
     /// The job the log belongs to.
     pub job: JobId,
+    /// The owner's feed: its counter goes up on every visible change of
+    /// any of the owner's jobs (state, progress).
+    pub feed: Arc<watch::Sender<u64>>,
+}
+
+/// Where a log sends its writes: the writer task's queue and its room.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
     /// The writer task's queue.
     pub writes: mpsc::Sender<Op>,
     /// Bytes left in the writer's buffer.
     pub room: Arc<tokio::sync::Semaphore>,
-    /// The owner's feed: its counter goes up on every visible change of
-    /// any of the owner's jobs (state, progress).
-    pub feed: Arc<watch::Sender<u64>>,
 }
 
 /// Whether the owner's job list sees a change.
@@ -104,9 +111,14 @@ fn room_for(kind: EventKind, text: &str) -> usize {
 /// A job's event log. Cheap to share: clone the `Arc`.
 pub struct EventLog {
     log: Arc<Log>,
-    /// Persistence and the owner's feed; `None` for a log that lives in
+    /// The job and the owner's feed; `None` for a log that lives in
     /// memory only (tests, and finished jobs loaded back from the store).
     links: Option<Links>,
+    /// Persistence, for a job that runs here: set when it is made, or when
+    /// this node claims a job it mirrored (see [`EventLog::attach`]).
+    /// Unset, the log changes only in memory (a mirror of a job that runs
+    /// on another node is fed from the store, `mirror.rs`).
+    writer: OnceLock<Writer>,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -118,54 +130,28 @@ impl std::fmt::Debug for EventLog {
 impl EventLog {
     /// A new, empty log for a queued job, in memory only.
     pub fn new(limits: LogLimits) -> Arc<Self> {
-        Self::build(limits, None, 1, JobState::Queued)
+        Self::build(limits, None, None, 1, JobState::Queued)
     }
 
-    fn build(limits: LogLimits, links: Option<Links>, next_seq: u64, state: JobState) -> Arc<Self> {
+    fn build(
+        limits: LogLimits,
+        links: Option<Links>,
+        writer: Option<Writer>,
+        next_seq: u64,
+        state: JobState,
+    ) -> Arc<Self> {
         Arc::new(EventLog {
             log: Log::new(limits, next_seq, state),
             links,
+            writer: writer.map(OnceLock::from).unwrap_or_default(),
         })
     }
 
-    /// A persisted log for a new job. Its first event gets id 1.
-    pub(crate) fn linked(limits: LogLimits, links: Links) -> Arc<Self> {
-        Self::build(limits, Some(links), 1, JobState::Queued)
-    }
-
-    /// A log rebuilt from the store: the job's record and its last stored
-    /// events (oldest first, ids increasing). Closed if the job has ended.
-    /// With `links`, later appends are persisted and continue from
-    /// `next_seq` (at least one past the last stored id).
-    pub(crate) fn restore(
-        limits: LogLimits,
-        record: &JobRecord,
-        events: Vec<StoredEvent>,
-        links: Option<Links>,
-        next_seq: u64,
-    ) -> Arc<Self> {
-        let last = events.last().map_or(0, |e| e.seq);
-        let this = Self::build(limits, links, next_seq.max(last + 1), record.state);
-        let last_seq = {
-            let mut st = this.log.lock();
-            // What came before the first restored event is not in memory.
-            st.dropped_through = events.first().map_or(0, |e| e.seq - 1);
-            for e in events {
-                let event = Event::encoded(e.seq, e.kind, e.text.into_boxed_str(), e.line);
-                this.log.keep(&mut st, event);
-            }
-            st.error.clone_from(&record.error);
-            st.closed = record.state.is_terminal();
-            st.progress = record.progress.map(|fraction| Progress {
-                fraction,
-                label: record.progress_label.clone(),
-            });
-            st.started_at = record.started_at;
-            st.finished_at = record.finished_at;
-            st.last_seq()
-        };
-        this.log.publish(last_seq);
-        this
+    /// A log for a new job. Its first event gets id 1. With `writer` it
+    /// is persisted; without, it waits for [`EventLog::attach`] (a job in
+    /// a cluster's shared queue: the node that claims it writes it).
+    pub(crate) fn linked(limits: LogLimits, links: Links, writer: Option<Writer>) -> Arc<Self> {
+        Self::build(limits, Some(links), writer, 1, JobState::Queued)
     }
 
     /// Marks the job as changed for its owner's job list. Called once the
@@ -205,13 +191,13 @@ impl EventLog {
         // Room first, outside the lock: the writes are then sent under the
         // lock, so the store receives them in the log's order.
         let mut deferred = None;
-        let outbox = match &self.links {
+        let outbox = match self.links.as_ref().zip(self.writer.get()) {
             None => None,
-            Some(links) => {
+            Some((links, writer)) => {
                 let bytes = u32::try_from(bytes.min(WRITE_BUFFER_BYTES)).unwrap_or(u32::MAX);
                 let room = async {
-                    let bytes = Arc::clone(&links.room).acquire_many_owned(bytes).await;
-                    (bytes, links.writes.reserve_many(writes).await)
+                    let bytes = Arc::clone(&writer.room).acquire_many_owned(bytes).await;
+                    (bytes, writer.writes.reserve_many(writes).await)
                 };
                 match tokio::time::timeout(STORE_WAIT, room).await {
                     Ok((Ok(bytes), Ok(places))) => Some(Outbox {
@@ -249,11 +235,11 @@ impl EventLog {
             st.last_seq()
         };
         self.log.publish(last);
-        if let (Some(links), Some((_, writes))) = (&self.links, deferred) {
+        if let (Some(writer), Some((_, writes))) = (self.writer.get(), deferred) {
             // Sent in order behind everything the job sent before, as room
             // comes: the store then has the job's end too. The task ends
             // once they are sent, or with the writer.
-            let queue = links.writes.clone();
+            let queue = writer.writes.clone();
             tokio::spawn(async move {
                 for write in writes {
                     if queue.send(Op::Write(write, None)).await.is_err() {

@@ -50,7 +50,8 @@ pub mod sse;
 pub mod store;
 
 pub use engine::{
-    CancelError, Engine, EngineConfig, Job, NewJob, QuotaConfig, Reader, SubmitError,
+    CancelError, ClusterConfig, Engine, EngineConfig, Job, NewJob, QuotaConfig, Reader,
+    SubmitError, NODE_LOST,
 };
 pub use id::{InvalidId, JobId, SessionId};
 pub use job::{Emitter, JobContext, JobError};

@@ -178,6 +178,12 @@ impl Log {
         }
     }
 
+    /// Makes the next event's id at least `next_seq` (ids skipped never
+    /// existed).
+    pub(crate) fn skip_to(&self, st: &mut LogState, next_seq: u64) {
+        st.next_seq = st.next_seq.max(next_seq);
+    }
+
     pub(crate) fn last_seq(&self) -> u64 {
         self.lock().last_seq()
     }

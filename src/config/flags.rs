@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use jobstream_engine::{EngineConfig, LogLimits, QuotaConfig};
+use jobstream_engine::{ClusterConfig, EngineConfig, LogLimits, QuotaConfig};
 
 use super::{Config, ConfigError, TrustedProxies, DEFAULT_DATABASE_URL};
 
@@ -27,12 +27,25 @@ use super::{Config, ConfigError, TrustedProxies, DEFAULT_DATABASE_URL};
 )]
 pub(super) struct Flags {
     /// The job store: sqlite://PATH (one process; the file and its folder
-    /// are created) or postgres://USER:PASSWORD@HOST:PORT/DB (one process
-    /// per database for now); migrations run at start
+    /// are created) or postgres://USER:PASSWORD@HOST:PORT/DB (any number of
+    /// nodes share its queue); migrations run at start
     // The value is hidden in --help: a PostgreSQL URL may hold a password.
     #[arg(long, env = "JOBSTREAM_DATABASE_URL", value_name = "URL", hide_env_values = true,
           default_value = DEFAULT_DATABASE_URL, value_parser = database_url)]
     database_url: String,
+
+    /// On PostgreSQL: how often this node records that it is alive (1 to
+    /// 60 s)
+    #[arg(long, env = "JOBSTREAM_HEARTBEAT_SECS", value_name = "SECS",
+          default_value_t = 2, value_parser = whole::<1, 60>)]
+    heartbeat_secs: u64,
+
+    /// On PostgreSQL: a node not heard from for this long is dead; its
+    /// running jobs end interrupted, its claimed jobs run elsewhere (2 to
+    /// 3600 s, more than the heartbeat)
+    #[arg(long, env = "JOBSTREAM_NODE_TIMEOUT_SECS", value_name = "SECS",
+          default_value_t = 10, value_parser = whole::<2, 3600>)]
+    node_timeout_secs: u64,
 
     /// Finished jobs and their events are deleted this long after they
     /// ended (1 s to 10 years)
@@ -272,6 +285,22 @@ impl Flags {
                 expected: format!("must not exceed JOBSTREAM_LOG_BYTES ({})", self.log_bytes),
             });
         }
+        if self.node_timeout_secs <= self.heartbeat_secs {
+            return Err(ConfigError::Invalid {
+                name: "JOBSTREAM_NODE_TIMEOUT_SECS".to_owned(),
+                value: self.node_timeout_secs.to_string(),
+                expected: format!(
+                    "must be more than JOBSTREAM_HEARTBEAT_SECS ({})",
+                    self.heartbeat_secs
+                ),
+            });
+        }
+        let cluster =
+            jobstream_engine::store::is_postgres(&self.database_url).then(|| ClusterConfig {
+                heartbeat: Duration::from_secs(self.heartbeat_secs),
+                node_timeout: Duration::from_secs(self.node_timeout_secs),
+                ..ClusterConfig::default()
+            });
         // The ranges fit in 64 bits; a 32-bit build caps the byte limits.
         let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         Ok(Config {
@@ -295,6 +324,7 @@ impl Flags {
                     starts_per_minute: u32::try_from(self.starts_per_minute)
                         .expect("at most 1000000"),
                 },
+                cluster,
             },
             keep_alive: Duration::from_secs(self.keepalive_secs),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),

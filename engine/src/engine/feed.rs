@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::{lock, Engine, Job};
 use crate::id::{JobId, SessionId};
-use crate::journal::Links;
+use crate::journal::{Links, Writer};
 
 impl Engine {
     fn feed(&self, owner: SessionId) -> Arc<watch::Sender<u64>> {
@@ -20,15 +20,27 @@ impl Engine {
         )
     }
 
-    /// Where the log of `owner`'s job `job` sends its writes and whose feed
-    /// it bumps.
+    /// Which job a log is for and whose feed it bumps: `owner`'s.
     pub(super) fn links(&self, job: JobId, owner: SessionId) -> Links {
         Links {
             job,
-            writes: self.inner.writes.clone(),
-            room: Arc::clone(&self.inner.room),
             feed: self.feed(owner),
         }
+    }
+
+    /// Where a log sends its writes.
+    pub(super) fn writer(&self) -> Writer {
+        Writer {
+            writes: self.inner.writes.clone(),
+            room: Arc::clone(&self.inner.room),
+        }
+    }
+
+    /// Whether a live job list of `owner` is open here.
+    pub(super) fn is_watched(&self, owner: SessionId) -> bool {
+        lock(&self.inner.feeds)
+            .get(&owner)
+            .is_some_and(|feed| feed.receiver_count() > 0)
     }
 
     /// Drops the feeds no log and no reader holds any more; a session that

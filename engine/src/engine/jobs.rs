@@ -102,6 +102,8 @@ pub struct Job {
     pub(super) cancel: CancellationToken,
     /// Set when its owner cancelled it.
     pub(super) cancelled: AtomicBool,
+    /// Set when this node may no longer write to it (see `cluster.rs`).
+    pub(super) fenced: AtomicBool,
 }
 
 impl Job {
@@ -124,6 +126,7 @@ impl Job {
             log,
             cancel,
             cancelled: AtomicBool::new(false),
+            fenced: AtomicBool::new(false),
         })
     }
 
@@ -219,6 +222,7 @@ impl Engine {
         if !self.inner.store_healthy.load(Ordering::SeqCst) {
             return Err(SubmitError::StoreUnavailable);
         }
+        self.cluster_room(new.owner).await?;
         let capacity = self.inner.config.queue_capacity;
         if lock(&self.inner.queue).len() >= capacity {
             return Err(SubmitError::QueueFull { capacity });
@@ -247,7 +251,13 @@ impl Engine {
             Ok(_) => return Err(SubmitError::ShuttingDown),
             Err(_) => return Err(SubmitError::StoreUnavailable),
         };
-        let log = EventLog::linked(self.inner.config.log_limits, self.links(id, new.owner));
+        // In a cluster, the node that claims the job writes it.
+        let writer = self.inner.node.is_none().then(|| self.writer());
+        let log = EventLog::linked(
+            self.inner.config.log_limits,
+            self.links(id, new.owner),
+            writer,
+        );
         let cancel = self.inner.shutdown.child_token();
         let job = Job::new(
             id,
@@ -294,6 +304,11 @@ impl Engine {
             lock(&self.inner.table).jobs.insert(id, Arc::clone(&job));
             // Only now: a job list woken by this finds the job in the table.
             job.log.announce();
+            if self.inner.node.is_some() {
+                // Queued in the store: its commit wakes the nodes.
+                self.mirror_new(&job);
+                return Ok(job);
+            }
             queue.push_back(Queued {
                 job: Arc::clone(&job),
                 ctx,
@@ -364,6 +379,14 @@ impl Engine {
         let state = job.log.state();
         if state.is_terminal() {
             return Err(CancelError::Ended(state));
+        }
+        if self.inner.node.is_some() && !job.log.is_attached() {
+            // Queued in the shared queue, or running on another node.
+            return match self.cancel_elsewhere(&job).await {
+                Ok(true) => Ok(job),
+                Ok(false) => Err(CancelError::Ended(job.log.state())),
+                Err(_) => Err(CancelError::Store),
+            };
         }
         job.cancelled.store(true, Ordering::SeqCst);
         let was_queued = {

@@ -8,18 +8,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::{lock, Engine, Job, INTERRUPTED};
 use crate::id::{JobId, SessionId};
-use crate::journal::{EventLog, Links};
+use crate::journal::{EventLog, Links, Writer};
 use crate::model::JobState;
 use crate::store::{JobRecord, StoreError};
 
 impl Engine {
-    /// A job rebuilt from its record and its last stored events. `links`
-    /// persist what it appends from `next_seq` on; without them it lives in
-    /// memory only.
+    /// A job rebuilt from its record and its last stored events. With a
+    /// writer, what it appends from `next_seq` on is persisted; without,
+    /// it lives in memory only (or mirrors the store).
     pub(super) async fn load(
         &self,
         rec: &JobRecord,
-        links: Option<Links>,
+        links: (Option<Links>, Option<Writer>),
         next_seq: u64,
         cancel: CancellationToken,
     ) -> Result<Arc<Job>, StoreError> {
@@ -59,8 +59,14 @@ impl Engine {
             .cell()
             .get_or_init(|| async {
                 // Not the shutdown's child: a job loaded back has ended already.
-                self.load(rec, None, rec.last_seq + 1, CancellationToken::new())
-                    .await
+                let links = Some(self.links(rec.id, rec.owner));
+                self.load(
+                    rec,
+                    (links, None),
+                    rec.last_seq + 1,
+                    CancellationToken::new(),
+                )
+                .await
             })
             .await
             .clone()
@@ -83,6 +89,10 @@ impl Engine {
         };
         if rec.owner != owner {
             return Ok(None);
+        }
+        if !rec.state.is_terminal() && self.inner.node.is_some() {
+            // Queued in the shared queue, or running on another node.
+            return self.mirror(&rec).await.map(Some);
         }
         if !rec.state.is_terminal() {
             // Every unfinished job of this process is in memory (submitted

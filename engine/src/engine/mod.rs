@@ -39,15 +39,19 @@ use crate::model::{JobState, LogLimits};
 use crate::registry::Registry;
 use crate::store::{run_writer, Op, Store, StoreError, WRITE_BUFFER};
 
+mod claim;
+mod cluster;
 mod feed;
 mod jobs;
 mod load;
+mod mirrors;
 mod quota;
 mod reader;
 mod recovery;
 mod retention;
 mod worker;
 
+pub use cluster::{ClusterConfig, NODE_LOST};
 use jobs::Table;
 pub use jobs::{CancelError, Job, NewJob, SubmitError};
 pub use quota::QuotaConfig;
@@ -73,6 +77,9 @@ pub struct EngineConfig {
     pub max_duration: Duration,
     /// Jobs per session and per client address, starts per minute.
     pub quotas: QuotaConfig,
+    /// Set: this is one node of several on one PostgreSQL store, sharing
+    /// its queue (`cluster.rs`). Unset: one process, its queue in memory.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for EngineConfig {
@@ -85,6 +92,7 @@ impl Default for EngineConfig {
             retention: Duration::from_secs(7 * 24 * 3600),
             max_duration: Duration::from_secs(24 * 3600),
             quotas: QuotaConfig::default(),
+            cluster: None,
         }
     }
 }
@@ -123,6 +131,8 @@ struct Inner {
     quotas: quota::Quotas,
     /// Workers running a job now.
     busy: std::sync::atomic::AtomicUsize,
+    /// This node's part in a cluster, if it is one.
+    node: Option<cluster::Node>,
 }
 
 /// A cheap-to-clone handle on the engine.
@@ -139,7 +149,7 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Critical sections here do not panic halfway through an update; a
     // poisoned lock still guards consistent data.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -195,10 +205,18 @@ impl Engine {
                 loading: Mutex::default(),
                 quotas: quota::Quotas::new(config.quotas),
                 busy: std::sync::atomic::AtomicUsize::new(0),
+                node: config.cluster.map(cluster::Node::new),
                 config,
             }),
         };
-        engine.recover().await?;
+        if engine.inner.node.is_some() {
+            // The shared queue stays in the store; dead nodes' jobs are
+            // taken back by whichever node notices first.
+            engine.join().await?;
+            engine.spawn_cluster();
+        } else {
+            engine.recover().await?;
+        }
         Ok(engine)
     }
 
@@ -261,8 +279,12 @@ impl Engine {
     /// Sets the gauges `/metrics` shows (queue depth, busy workers, writes
     /// waiting for the store) from the engine's state now.
     pub fn report_gauges(&self) {
+        let queued = match &self.inner.node {
+            Some(node) => node.queued(),
+            None => self.queue_len(),
+        };
         crate::metrics::set_gauges(
-            self.queue_len(),
+            queued,
             self.inner.busy.load(Ordering::Relaxed),
             WRITE_BUFFER - self.inner.writes.capacity(),
         );
@@ -302,7 +324,8 @@ impl Engine {
         let unfinished: Vec<Arc<Job>> = lock(&self.inner.table)
             .jobs
             .values()
-            .filter(|j| !j.log.is_closed() && !queued.contains(&j.id))
+            // Mirrors of jobs other nodes run are not this node's to end.
+            .filter(|j| !j.log.is_closed() && j.log.is_attached() && !queued.contains(&j.id))
             .cloned()
             .collect();
         let ends = async {
@@ -311,6 +334,7 @@ impl Engine {
                     .await;
             }
             self.flush().await;
+            self.leave().await;
         };
         if tokio::time::timeout_at(deadline, ends).await.is_err() {
             // What is not stored is taken up at the next start: running

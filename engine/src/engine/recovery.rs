@@ -20,9 +20,9 @@ impl Engine {
             // one still recorded as queued: its `running` may be among
             // them): its ids jump past them, so they never go backwards.
             let next_seq = rec.last_seq + RESTART_SEQ_GAP + 1;
-            let links = self.links(rec.id, rec.owner);
+            let links = (Some(self.links(rec.id, rec.owner)), Some(self.writer()));
             let cancel = self.inner.shutdown.child_token();
-            let job = self.load(&rec, Some(links), next_seq, cancel).await?;
+            let job = self.load(&rec, links, next_seq, cancel).await?;
             lock(&self.inner.table)
                 .jobs
                 .insert(job.id, Arc::clone(&job));

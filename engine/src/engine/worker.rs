@@ -44,7 +44,7 @@ impl Engine {
                     tokio::select! {
                         biased;
                         () = engine.inner.shutdown.cancelled() => break,
-                        queued = engine.next_queued() => engine.run(queued).await,
+                        queued = engine.next_job() => engine.run(queued).await,
                     }
                 }
             });
@@ -63,6 +63,16 @@ impl Engine {
         self.inner.queued.notify_one();
     }
 
+    /// The next job to run: from the shared queue in a cluster, else from
+    /// this process's.
+    async fn next_job(&self) -> Queued {
+        if self.inner.node.is_some() {
+            self.claim_next().await
+        } else {
+            self.next_queued().await
+        }
+    }
+
     async fn next_queued(&self) -> Queued {
         loop {
             // `notify_one` stores a permit when no worker is waiting, so a
@@ -77,7 +87,7 @@ impl Engine {
     /// Takes the next queued job (waiting for one) and runs it to the end:
     /// one step of a worker. Returns the job's final state.
     pub async fn run_next(&self) -> JobState {
-        let queued = self.next_queued().await;
+        let queued = self.next_job().await;
         let log = Arc::clone(&queued.job.log);
         self.run(queued).await;
         log.state()
@@ -126,7 +136,12 @@ impl Engine {
                 }
             }
         };
-        let (state, error) = if overran {
+        let (state, error) = if job.fenced.load(Ordering::SeqCst) {
+            (
+                JobState::Interrupted,
+                Some(super::cluster::FENCED.to_owned()),
+            )
+        } else if overran {
             (
                 JobState::Failed,
                 Some(format!(

@@ -11,12 +11,10 @@
 //!
 //! The trait is small on purpose; SQLite (`sqlite.rs`) and PostgreSQL
 //! (`postgres.rs`) implement it the same way: `write` is a batch in one
-//! transaction. The engine keeps its queue in memory and uses the store
-//! only to persist and recover, so one process uses a database (a second
-//! would take the first's running jobs for interrupted at its start).
-//! Several nodes on one PostgreSQL queue are the next step: `unfinished`
-//! becomes part of a `claim` that takes queued jobs with `FOR UPDATE SKIP
-//! LOCKED`, and nodes wake each other with `LISTEN`/`NOTIFY`.
+//! transaction. On SQLite the engine keeps its queue in memory and uses
+//! the store only to persist and recover (one process). PostgreSQL also
+//! implements [`Cluster`] (`cluster.rs`, `pg_cluster.rs`): a queue, claims
+//! and wake-ups shared by several nodes.
 
 use std::sync::Arc;
 
@@ -25,10 +23,13 @@ use async_trait::async_trait;
 use crate::id::{JobId, SessionId};
 use crate::model::{Event, EventKind, JobState};
 
+mod cluster;
 mod codec;
+mod pg_cluster;
 mod postgres;
 mod reserve;
 mod sqlite;
+pub use cluster::{Claimed, Cluster, Notice, Rescue, Rescued};
 pub use postgres::PgStore;
 pub use reserve::Reserve;
 pub use sqlite::SqliteStore;
@@ -223,6 +224,11 @@ pub trait Store: Send + Sync + 'static {
     async fn can_reclaim(&self, cutoff: u64) -> Result<bool, StoreError> {
         let _ = cutoff;
         Ok(true)
+    }
+
+    /// The part several nodes share, if this store has one (PostgreSQL).
+    fn as_cluster(&self) -> Option<&dyn Cluster> {
+        None
     }
 
     /// Whether the store answers (a cheap query), for `/readyz`.

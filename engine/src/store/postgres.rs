@@ -9,6 +9,8 @@
 //! of its own, as on SQLite, so readers can never starve it.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,6 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgPool, QueryBuilder, Row};
 
 use super::codec::{db_count, db_ms, kind_code, kind_from, ms, parse};
+use super::pg_cluster::{job_of, not_held, notify};
 use super::{JobRecord, Store, StoreError, StoredEvent, Write};
 use crate::id::{JobId, SessionId};
 use crate::model::Event;
@@ -28,8 +31,18 @@ const READERS: u32 = 8;
 /// The PostgreSQL store. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: PgPool,
-    writer: PgPool,
+    pub(super) pool: PgPool,
+    pub(super) writer: PgPool,
+    /// Once this process is a cluster node: its id, and where the writes it
+    /// may no longer make are reported (see `cluster.rs`).
+    pub(super) fence: Arc<std::sync::Mutex<Option<Fence>>>,
+}
+
+/// A node's fencing: its id, and where fenced jobs are reported.
+#[derive(Debug, Clone)]
+pub(super) struct Fence {
+    pub(super) node: String,
+    pub(super) fenced: tokio::sync::mpsc::Sender<JobId>,
 }
 
 impl PgStore {
@@ -50,7 +63,11 @@ impl PgStore {
         let writer = sized(1).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations-pg").run(&writer).await?;
         let pool = sized(READERS).connect_lazy_with(options);
-        Ok(PgStore { pool, writer })
+        Ok(PgStore {
+            pool,
+            writer,
+            fence: Arc::default(),
+        })
     }
 
     /// The pool for reads, for tests and tools.
@@ -98,7 +115,7 @@ async fn read_within<'r>(
     Ok(events)
 }
 
-fn record(row: &PgRow) -> Result<JobRecord, StoreError> {
+pub(super) fn record(row: &PgRow) -> Result<JobRecord, StoreError> {
     let params: String = row.try_get("params")?;
     Ok(JobRecord {
         id: parse("job id", row.try_get("id")?)?,
@@ -119,7 +136,8 @@ fn record(row: &PgRow) -> Result<JobRecord, StoreError> {
     })
 }
 
-const SELECT_JOBS: &str = "SELECT j.id, j.owner, j.kind, j.params, j.display_name, j.locale, \
+pub(super) const SELECT_JOBS: &str =
+    "SELECT j.id, j.owner, j.kind, j.params, j.display_name, j.locale, \
      j.state, j.error, j.progress, j.progress_label, j.created_at, j.started_at, j.finished_at, \
      (SELECT max(seq) FROM events e WHERE e.job_id = j.id) AS last_seq FROM jobs j";
 
@@ -145,13 +163,26 @@ async fn insert_events(
     Ok(())
 }
 
-/// Applies `writes` in one transaction on `conn`.
-async fn write_all(conn: &mut PgConnection, writes: &[Write]) -> Result<(), StoreError> {
+/// Applies `writes` in one transaction on `conn`. As a cluster node
+/// (`fence`), only those for jobs the node holds (and new jobs), then
+/// notifies the other nodes.
+async fn write_all(
+    conn: &mut PgConnection,
+    writes: &[Write],
+    fence: Option<&Fence>,
+) -> Result<(), StoreError> {
     let mut tx = conn.begin().await?;
+    let fenced = match fence {
+        Some(fence) => not_held(&mut tx, writes, &fence.node).await?,
+        None => HashSet::new(),
+    };
     // Consecutive events go in multi-row inserts; anything else flushes
     // them first, so the order of the writes is kept.
     let mut events: Vec<(JobId, &Event)> = Vec::new();
     for write in writes {
+        if fenced.contains(&job_of(write)) {
+            continue;
+        }
         if let Write::Event(job, event) = write {
             events.push((*job, event));
             continue;
@@ -216,6 +247,19 @@ async fn write_all(conn: &mut PgConnection, writes: &[Write]) -> Result<(), Stor
         }
     }
     insert_events(&mut tx, &events).await?;
+    if let Some(fence) = fence {
+        notify(&mut tx, writes).await?;
+        if !fenced.is_empty() {
+            tracing::warn!(
+                jobs = fenced.len(),
+                "writes for jobs this node no longer holds were dropped"
+            );
+        }
+        for job in fenced {
+            // Full: the engine is told at the job's next write.
+            let _ = fence.fenced.try_send(job);
+        }
+    }
     tx.commit().await?;
     Ok(())
 }
@@ -223,8 +267,9 @@ async fn write_all(conn: &mut PgConnection, writes: &[Write]) -> Result<(), Stor
 #[async_trait]
 impl Store for PgStore {
     async fn write(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let fence = crate::engine::lock(&self.fence).clone();
         let mut conn = self.writer.acquire().await?;
-        let written = write_all(&mut conn, writes).await;
+        let written = write_all(&mut conn, writes, fence.as_ref()).await;
         if written.is_err() {
             // Whatever failed (a database that went away, a full disk),
             // the retry starts on a new connection.
@@ -241,6 +286,10 @@ impl Store for PgStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(found.is_some())
+    }
+
+    fn as_cluster(&self) -> Option<&dyn super::Cluster> {
+        Some(self)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
