@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use jobstream_engine::{LogLimits, QuotaConfig};
 
 /// Every variable with a value its range accepts, none a default.
-const ALL: [(&str, &str); 29] = [
+const ALL: [(&str, &str); 31] = [
     ("JOBSTREAM_DATABASE_URL", "sqlite::memory:"),
     ("JOBSTREAM_RETENTION_SECS", "60"),
     ("JOBSTREAM_JOB_MAX_SECS", "90"),
@@ -37,6 +37,8 @@ const ALL: [(&str, &str); 29] = [
     ("JOBSTREAM_JOBS_PER_SESSION", "3"),
     ("JOBSTREAM_STARTS_PER_MINUTE", "0"),
     ("JOBSTREAM_JOBS_PER_ADDRESS", "9"),
+    ("JOBSTREAM_HEARTBEAT_SECS", "3"),
+    ("JOBSTREAM_NODE_TIMEOUT_SECS", "12"),
 ];
 
 fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -167,6 +169,12 @@ fn reads_every_variable() {
             starts_per_minute: 0,
         }
     );
+    // The cluster's settings apply on PostgreSQL.
+    let mut on_pg = ALL;
+    on_pg[0].1 = "postgres://db/jobs";
+    let cluster = with(&on_pg).unwrap().engine.cluster.unwrap();
+    assert_eq!(cluster.heartbeat, Duration::from_secs(3));
+    assert_eq!(cluster.node_timeout, Duration::from_secs(12));
 }
 
 #[test]
@@ -276,6 +284,22 @@ fn bad_values_name_the_variable() {
     );
     let c = with(&[("JOBSTREAM_DATABASE_URL", "postgres://u:p@db:5432/jobs")]).unwrap();
     assert_eq!(c.database_url, "postgres://u:p@db:5432/jobs");
+    let cluster = c.engine.cluster.expect("on PostgreSQL a node of a cluster");
+    assert_eq!(
+        (cluster.heartbeat.as_secs(), cluster.node_timeout.as_secs()),
+        (2, 10)
+    );
+    assert!(with(&[]).unwrap().engine.cluster.is_none(), "SQLite: one process");
+    let e = with(&[
+        ("JOBSTREAM_HEARTBEAT_SECS", "5"),
+        ("JOBSTREAM_NODE_TIMEOUT_SECS", "5"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        r#"JOBSTREAM_NODE_TIMEOUT_SECS="5" is invalid: must be more than JOBSTREAM_HEARTBEAT_SECS (5)"#
+    );
     let e = with(&[
         ("JOBSTREAM_LOG_BYTES", "2048"),
         ("JOBSTREAM_MAX_MESSAGE_BYTES", "4096"),
