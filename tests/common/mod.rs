@@ -56,6 +56,17 @@ pub fn free_port() -> u16 {
 /// environment `env`, and waits until it answers. Its log (warnings and
 /// errors) is shown when `TEST_SERVER_LOGS` is set.
 pub async fn start(port: u16, data: &Path, env: &[(&str, &str)]) -> Server {
+    let log = if std::env::var_os("TEST_SERVER_LOGS").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    start_logging_to(port, data, env, log).await
+}
+
+/// As [`start`], with the server's log (its standard output) going to
+/// `log`: a file, for a test that reads it.
+pub async fn start_logging_to(port: u16, data: &Path, env: &[(&str, &str)], log: Stdio) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_jobstream"));
     cmd.env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env(
@@ -63,11 +74,7 @@ pub async fn start(port: u16, data: &Path, env: &[(&str, &str)]) -> Server {
             format!("sqlite://{}/jobstream.db", data.display()),
         )
         .env("RUST_LOG", "warn")
-        .stdout(if std::env::var_os("TEST_SERVER_LOGS").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        });
+        .stdout(log);
     for (k, v) in env {
         cmd.env(k, v);
     }
