@@ -123,7 +123,7 @@ impl Engine {
         self.inner.node.as_ref().map(Node::id)
     }
 
-    /// Joins the cluster and takes back what dead nodes left.
+    /// Joins the cluster.
     pub(super) async fn join(&self) -> Result<(), StoreError> {
         let Some((node, cluster)) = self.cluster() else {
             return Err(StoreError(
@@ -135,7 +135,8 @@ impl Engine {
         cluster.join(&node.id(), fenced).await?;
         tracing::info!(node = %node.id(), "joined the cluster");
         self.spawn_fenced(rx);
-        self.rescue().await?;
+        // Dead nodes' jobs are taken back once this node has been heard
+        // for a whole timeout (see `heartbeat`).
         Ok(())
     }
 
@@ -212,6 +213,13 @@ impl Engine {
         let mut tick = tokio::time::interval(node.config.heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
+        // Since when every heartbeat succeeded, each within a period of
+        // the last. Only a node heard without a break for a whole timeout
+        // judges others: after an outage of the database (or a pause of
+        // this process) every node's heartbeat is old, and the first one
+        // back must not take the others for dead.
+        let mut heard_since = tokio::time::Instant::now();
+        let mut last_heard = heard_since;
         loop {
             tokio::select! {
                 () = node.stop.cancelled() => return,
@@ -220,16 +228,31 @@ impl Engine {
             let beat = async {
                 if !cluster.beat(&node.id()).await? {
                     self.declared_dead().await?;
+                    return Ok(false);
                 }
-                self.rescue().await?;
-                node.queued
-                    .store(cluster.queued().await?, Ordering::Relaxed);
-                for id in cluster.cancel_requests(&node.id()).await? {
-                    self.cancel_here(id);
-                }
-                Ok::<_, StoreError>(())
+                Ok::<_, StoreError>(true)
             };
-            match beat.await {
+            let beat = match tokio::time::timeout(node.config.heartbeat, beat).await {
+                Ok(beat) => beat,
+                Err(_) => Err(StoreError(
+                    "the heartbeat took longer than its period".into(),
+                )),
+            };
+            let now = tokio::time::Instant::now();
+            if !matches!(beat, Ok(true)) || now - last_heard > 2 * node.config.heartbeat {
+                heard_since = now;
+            }
+            if beat.is_ok() {
+                last_heard = now;
+            }
+            let beat = match beat {
+                Ok(_) => {
+                    self.after_beat(heard_since.elapsed() >= node.config.node_timeout)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match beat {
                 Ok(()) if failing => {
                     failing = false;
                     tracing::info!("the cluster's heartbeat is back");
@@ -242,6 +265,24 @@ impl Engine {
                 Err(_) => {}
             }
         }
+    }
+
+    /// What a node does on each heartbeat once it is heard: rescues dead
+    /// nodes (if it may judge them), counts the shared queue, and looks
+    /// for cancel requests a lost notice did not bring.
+    async fn after_beat(&self, may_judge: bool) -> Result<(), StoreError> {
+        let Some((node, cluster)) = self.cluster() else {
+            return Ok(());
+        };
+        if may_judge {
+            self.rescue().await?;
+        }
+        node.queued
+            .store(cluster.queued().await?, Ordering::Relaxed);
+        for id in cluster.cancel_requests(&node.id()).await? {
+            self.cancel_here(id);
+        }
+        Ok(())
     }
 
     /// This node was declared dead (it did not answer in time): the jobs it

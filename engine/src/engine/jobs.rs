@@ -304,16 +304,21 @@ impl Engine {
             lock(&self.inner.table).jobs.insert(id, Arc::clone(&job));
             // Only now: a job list woken by this finds the job in the table.
             job.log.announce();
-            if self.inner.node.is_some() {
-                // Queued in the store: its commit wakes the nodes.
-                self.mirror_new(&job);
-                return Ok(job);
+            if self.inner.node.is_none() {
+                queue.push_back(Queued {
+                    job: Arc::clone(&job),
+                    ctx,
+                    run,
+                });
             }
-            queue.push_back(Queued {
-                job: Arc::clone(&job),
-                ctx,
-                run,
-            });
+        }
+        if self.inner.node.is_some() {
+            // Queued in the store: its commit wakes the nodes. Answered
+            // once stored (within a bound), so every node knows the job
+            // as soon as its starter does.
+            self.mirror_new(&job);
+            let _ = tokio::time::timeout(SUBMIT_WAIT, self.flush()).await;
+            return Ok(job);
         }
         self.inner.queued.notify_one();
         Ok(job)
