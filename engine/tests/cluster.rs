@@ -40,11 +40,14 @@ async fn node(url: &str, workers: Option<usize>, gate: &Arc<Semaphore>) -> Engin
     let mut registry = registry(Arc::clone(gate));
     // Says it waits, then waits for its stop signal: it ends only when a
     // cancel reaches the node that runs it.
-    registry.register("patient", |ctx: JobContext, _: NoParams, out: Emitter| async move {
-        out.emit("waiting").await?;
-        ctx.cancel.cancelled().await;
-        Ok(())
-    });
+    registry.register(
+        "patient",
+        |ctx: JobContext, _: NoParams, out: Emitter| async move {
+            out.emit("waiting").await?;
+            ctx.cancel.cancelled().await;
+            Ok(())
+        },
+    );
     match workers {
         Some(n) => Engine::start(config(n), registry, store).await.unwrap(),
         None => Engine::open(config(1), registry, store).await.unwrap(),

@@ -289,7 +289,10 @@ fn bad_values_name_the_variable() {
         (cluster.heartbeat.as_secs(), cluster.node_timeout.as_secs()),
         (2, 10)
     );
-    assert!(with(&[]).unwrap().engine.cluster.is_none(), "SQLite: one process");
+    assert!(
+        with(&[]).unwrap().engine.cluster.is_none(),
+        "SQLite: one process"
+    );
     let e = with(&[
         ("JOBSTREAM_HEARTBEAT_SECS", "5"),
         ("JOBSTREAM_NODE_TIMEOUT_SECS", "5"),
