@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod cluster;
 mod soak;
+pub use cluster::Cluster;
 pub use soak::{BigJob, Check, Churn, Mixed, SlowReader, Slowloris, Soak};
 
 /// Load generator for SSE servers: jobstream and Nchan under the same load.
@@ -35,6 +37,9 @@ pub enum Scenario {
     /// The long and hostile tests (issue 13): churn, slowloris, a slow
     /// reader, a big job, mixed load (jobstream only; see `scripts/soak`)
     Soak(Soak),
+    /// Several nodes on one PostgreSQL (issue 11): events persisted,
+    /// fan-out across nodes, jobs started (see `scripts/bench --cluster`)
+    Cluster(Cluster),
     /// The side-by-side comparison of recorded runs
     Report(Report),
 }
@@ -254,6 +259,9 @@ mod tests {
     fn the_script_s_command_lines_parse() {
         let (j, n) = ("--url http://127.0.0.1:3410", "--url http://127.0.0.1:3411");
         let out = "--json target/bench/smoke.jsonl";
+        let c = "http://127.0.0.1:3421,http://127.0.0.1:3422,http://127.0.0.1:3423";
+        let (s1, co) = ("http://127.0.0.1:3424", "--json target/bench/cluster.jsonl");
+        let pg = "postgres://postgres@127.0.0.1:3420/jobstream";
         for line in [
             format!("idle --target jobstream {j} --pids 41 -n 100 --hold 2 {out}"),
             format!("idle --target nchan {n} --pids 42,43,44 -n 18000 --hold 10 {out}"),
@@ -272,6 +280,11 @@ mod tests {
             format!("soak {j} --pid 41 slow-reader --events 20000 --log-bytes 4194304"),
             format!("soak {j} --pid 41 big-job --mib 1024 --log-bytes 4194304"),
             format!("soak {j} --pid 41 --json target/soak/short.jsonl mixed --duration 50"),
+            format!("cluster --nodes {c} --store postgres {co} persist --db {pg} --events 100_000"),
+            format!("cluster --nodes {s1} --store sqlite {co} persist --db sqlite:///tmp/x.db"),
+            format!("cluster --nodes {c} --store postgres {co} fanout --per-node 100 --rate 1000"),
+            format!("cluster --nodes {s1} --store sqlite {co} start --concurrency 8 --duration 10"),
+            "report --results target/bench/cluster.jsonl --markdown BENCHMARKS.md".to_owned(),
         ] {
             if let Err(e) = parse(&line) {
                 panic!("{line}: {e}");
@@ -323,6 +336,10 @@ mod tests {
             "soak --pid 1",
             "soak churn",
             "soak --pid 1 slowloris",
+            "cluster --store postgres start",
+            "cluster --nodes http://127.0.0.1:1 start",
+            "cluster --nodes http://127.0.0.1:1 --store mysql start",
+            "cluster --nodes http://127.0.0.1:1 --store sqlite persist",
             "",
         ] {
             assert!(parse(line).is_err(), "{line:?} was accepted");
@@ -333,7 +350,7 @@ mod tests {
     fn help_lists_each_scenario() {
         let help = Cli::command().render_help().to_string();
         for scenario in [
-            "idle", "fanout", "jobs", "start", "catchup", "soak", "report",
+            "idle", "fanout", "jobs", "start", "catchup", "soak", "cluster", "report",
         ] {
             assert!(help.contains(scenario), "{scenario} missing:\n{help}");
         }

@@ -46,19 +46,23 @@ async fn connect(addr: SocketAddr, source: usize) -> Result<SendRequest<Full<Byt
     Ok(sender)
 }
 
+/// `http://IP:PORT` as a socket address.
+fn socket_addr(url: &str) -> Result<SocketAddr, String> {
+    let hostport = url
+        .strip_prefix("http://")
+        .ok_or("--url: expected http://HOST:PORT")?
+        .trim_end_matches('/');
+    hostport
+        .parse()
+        .map_err(|_| format!("--url {url:?}: expected http://IP:PORT"))
+}
+
 impl Target {
     /// `--target jobstream|nchan --url http://127.0.0.1:PORT`.
     pub async fn new(kind: Server, url: &str) -> Result<Self, String> {
-        let hostport = url
-            .strip_prefix("http://")
-            .ok_or("--url: expected http://HOST:PORT")?
-            .trim_end_matches('/');
-        let addr: SocketAddr = hostport
-            .parse()
-            .map_err(|_| format!("--url {url:?}: expected http://IP:PORT"))?;
         let mut target = Target {
             kind,
-            addr,
+            addr: socket_addr(url)?,
             cookie: String::new(),
         };
         if kind == Server::Jobstream {
@@ -74,6 +78,15 @@ impl Target {
             target.cookie = cookie.split(';').next().unwrap_or_default().to_owned();
         }
         Ok(target)
+    }
+
+    /// The same session on another node of a cluster at `url` (a session
+    /// is its cookie's random id, known to every node).
+    pub fn on_node(&self, url: &str) -> Result<Self, String> {
+        Ok(Target {
+            addr: socket_addr(url)?,
+            ..self.clone()
+        })
     }
 
     /// `jobstream` or `nchan`.
@@ -317,7 +330,7 @@ pub struct Conn {
 }
 
 /// What one subscriber saw.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Seen {
     pub hist: Histogram,
     pub received: u64,

@@ -8,6 +8,7 @@
 //! jobstream-bench start  --url U [--concurrency C] [--duration S]
 //! jobstream-bench catchup --url U --pid P [--lines L] [--readers R] [--via events|output]
 //! jobstream-bench soak --url U --pid P churn|slowloris|slow-reader|big-job|mixed ...
+//! jobstream-bench cluster --nodes U1,U2,U3 --store S persist|fanout|start ...
 //! jobstream-bench report --results FILE [--markdown FILE] [--svg FILE]
 //! ```
 //!
@@ -27,6 +28,7 @@
 mod args;
 mod catchup;
 mod client;
+mod cluster;
 mod hist;
 mod report;
 mod soak;
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Scenario::Start(a) => measure("start", &a.out, start(&a)),
         Scenario::Catchup(a) => measure("catchup", &a.out, catchup::run(&a)),
         Scenario::Soak(a) => soak::main(&a),
+        Scenario::Cluster(a) => cluster::main(&a),
     }
 }
 
@@ -286,13 +289,42 @@ async fn jobs(args: &args::Jobs) -> Result<Value, String> {
 
 async fn start(args: &args::Start) -> Result<Value, String> {
     let target = Target::new(Server::Jobstream, &args.url.url).await?;
-    let concurrency = args.concurrency;
     let duration = Duration::from_secs(args.duration);
-    let target = Arc::new(target);
+    let name = target.name();
+    let started = start_jobs(&[target], args.concurrency, duration).await?;
+    Ok(json!({
+        "scenario": "start", "target": name, "concurrency": args.concurrency,
+        "duration_s": started.secs, "started": started.ok, "refused_503": started.refused,
+        "jobs_per_s": started.ok as f64 / started.secs,
+        "p50_ms": started.hist.quantile(0.5) as f64 / 1e3,
+        "p99_ms": started.hist.quantile(0.99) as f64 / 1e3,
+    }))
+}
+
+/// What `start_jobs` did.
+struct Started {
+    /// Time of each `POST /api/jobs`, in microseconds.
+    hist: Histogram,
+    /// Answered 201 (the job is queued).
+    ok: u64,
+    /// Answered 503 (the queue was full).
+    refused: u64,
+    /// From the first start to the last answer.
+    secs: f64,
+}
+
+/// `concurrency` clients start one-message `echo` jobs for `duration`,
+/// each on one keep-alive connection, client i through `targets[i mod
+/// len]`.
+async fn start_jobs(
+    targets: &[Target],
+    concurrency: usize,
+    duration: Duration,
+) -> Result<Started, String> {
     let began = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|i| {
-            let target = Arc::clone(&target);
+            let target = targets[i % targets.len()].clone();
             tokio::spawn(async move {
                 let mut hist = Histogram::default();
                 let (mut ok, mut refused) = (0u64, 0u64);
@@ -317,11 +349,10 @@ async fn start(args: &args::Start) -> Result<Value, String> {
         ok += o;
         refused += r;
     }
-    let secs = began.elapsed().as_secs_f64();
-    Ok(json!({
-        "scenario": "start", "target": target.name(), "concurrency": concurrency,
-        "duration_s": secs, "started": ok, "refused_503": refused,
-        "jobs_per_s": ok as f64 / secs,
-        "p50_ms": hist.quantile(0.5) as f64 / 1e3, "p99_ms": hist.quantile(0.99) as f64 / 1e3,
-    }))
+    Ok(Started {
+        hist,
+        ok,
+        refused,
+        secs: began.elapsed().as_secs_f64(),
+    })
 }

@@ -112,24 +112,42 @@ fn table(runs: &Runs) -> String {
 }
 
 /// `report --results FILE [--markdown FILE] [--svg FILE]`.
+/// A results file of `cluster` runs has its own report, written between
+/// `<!-- cluster:start -->` and `<!-- cluster:end -->`.
 pub fn run(args: &Report) -> Result<(), String> {
+    if let Some(table) = crate::cluster::table(&args.results)? {
+        println!("{table}");
+        if let Some(path) = &args.markdown {
+            rewrite(path, "cluster", &table)?;
+        }
+        return Ok(());
+    }
     let runs = load(&args.results)?;
     let table = table(&runs);
     println!("{table}");
     if let Some(path) = &args.markdown {
-        let md = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{md}: {e}"))?;
-        let (start, end) = ("<!-- results:start -->", "<!-- results:end -->");
-        let (Some(a), Some(b)) = (text.find(start), text.find(end)) else {
-            return Err(format!("{md}: no {start} ... {end} markers"));
-        };
-        let new = format!("{}{start}\n{table}{}", &text[..a], &text[b..]);
-        std::fs::write(path, new).map_err(|e| format!("{md}: {e}"))?;
+        rewrite(path, "results", &table)?;
     }
     if let Some(path) = &args.svg {
         std::fs::write(path, chart(&runs)).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// Puts `table` between the `<!-- NAME:start -->` and `<!-- NAME:end -->`
+/// markers of the Markdown file `path`.
+fn rewrite(path: &std::path::Path, name: &str, table: &str) -> Result<(), String> {
+    let md = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{md}: {e}"))?;
+    let (start, end) = (
+        format!("<!-- {name}:start -->"),
+        format!("<!-- {name}:end -->"),
+    );
+    let (Some(a), Some(b)) = (text.find(&start), text.find(&end)) else {
+        return Err(format!("{md}: no {start} ... {end} markers"));
+    };
+    let new = format!("{}{start}\n{table}{}", &text[..a], &text[b..]);
+    std::fs::write(path, new).map_err(|e| format!("{md}: {e}"))
 }
 
 /// Two panels, fan-out throughput and p99 latency against N (log scales),
