@@ -10,6 +10,10 @@ CREATE TABLE nodes (
 
 ALTER TABLE jobs ADD COLUMN node TEXT;
 ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT false;
+-- How often the job was claimed: one claimed again (its node died before
+-- it was seen running) continues with ids past what that node may have
+-- shown its own readers.
+ALTER TABLE jobs ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
 
 -- The shared queue, oldest first: what a claim scans.
 CREATE INDEX jobs_to_claim ON jobs (created_at, n) WHERE state = 'queued' AND node IS NULL;

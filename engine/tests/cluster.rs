@@ -260,3 +260,118 @@ async fn a_node_declared_dead_loses_its_jobs_and_cannot_write_to_them() {
     doomed.shutdown(Duration::from_secs(5)).await;
     front.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_many_jobs_end_its_claimed_one_runs_elsewhere_and_lists_show_them() {
+    let url = postgres::database().await;
+    let gate = Arc::new(Semaphore::new(1));
+    let owner = SessionId::random();
+    // The migrations, by a node that then leaves.
+    node(&url, None, &gate)
+        .await
+        .shutdown(Duration::from_secs(5))
+        .await;
+    // A node long dead, as it left things: 200 jobs running (more than a
+    // notice names: the rescue's notice says `*`), and one it had claimed
+    // whose `running` was stored but not its state.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO nodes (id, started_at, seen_at) VALUES ('ghost', 0, 0)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let insert = "INSERT INTO jobs (id, owner, kind, params, display_name, locale, state, \
+                  created_at, node, claims) VALUES ($1, $2, 'gated', '{}', 'ada', 'en', $3, $4, \
+                  'ghost', 1)";
+    let mut running = Vec::new();
+    for n in 0..200 {
+        let id = jobstream_engine::JobId::random();
+        sqlx::query(insert)
+            .bind(id.to_string())
+            .bind(owner.to_string())
+            .bind("running")
+            .bind(1_000 + n as i64)
+            .execute(&pool)
+            .await
+            .unwrap();
+        running.push(id);
+    }
+    let claimed = jobstream_engine::JobId::random();
+    sqlx::query(insert)
+        .bind(claimed.to_string())
+        .bind(owner.to_string())
+        .bind("queued")
+        .bind(500_i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO events (job_id, seq, kind, text, line) VALUES ($1, 1, 1, 'running', 0)",
+    )
+    .bind(claimed.to_string())
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let front = node(&url, None, &gate).await;
+    let mut list = front.watch(owner);
+    let worker = node(&url, Some(1), &gate).await;
+
+    // The claimed job runs on the live node, its ids past anything the
+    // dead one may have shown.
+    let job = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some(job) = worker.find(owner, claimed).await.unwrap() {
+                if job.log.is_attached() {
+                    return job;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("claimed again and run");
+    let events = read_all(&job).await;
+    assert_eq!(events[0].0, 1, "what the dead node stored stays");
+    assert!(
+        events[1].0 > jobstream_engine::store::RESTART_SEQ_GAP,
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| e.2 == "done"), "{events:?}");
+
+    // Every running job ended, once.
+    let ended: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'interrupted' AND error = $1")
+            .bind(NODE_LOST)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(ended, 200);
+    let ends: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE kind = 2 AND job_id <> $1")
+            .bind(claimed.to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(ends, 200);
+
+    // The list open on the front node shows them, though the notice named
+    // none of them (its newest jobs are looked up again).
+    let shown = async {
+        loop {
+            let listed = front.changed_since(owner, 0);
+            let interrupted = listed
+                .iter()
+                .filter(|s| s.state == JobState::Interrupted)
+                .count();
+            if interrupted >= 40 {
+                return;
+            }
+            list.changed().await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), shown)
+        .await
+        .expect("the list shows the rescued jobs");
+    worker.shutdown(Duration::from_secs(5)).await;
+    front.shutdown(Duration::from_secs(5)).await;
+}

@@ -42,7 +42,7 @@ pub(super) struct Flags {
 
     /// On PostgreSQL: a node not heard from for this long is dead; its
     /// running jobs end interrupted, its claimed jobs run elsewhere (2 to
-    /// 3600 s, more than the heartbeat)
+    /// 3600 s, at least three heartbeats)
     #[arg(long, env = "JOBSTREAM_NODE_TIMEOUT_SECS", value_name = "SECS",
           default_value_t = 10, value_parser = whole::<2, 3600>)]
     node_timeout_secs: u64,
@@ -285,12 +285,13 @@ impl Flags {
                 expected: format!("must not exceed JOBSTREAM_LOG_BYTES ({})", self.log_bytes),
             });
         }
-        if self.node_timeout_secs <= self.heartbeat_secs {
+        if self.node_timeout_secs < 3 * self.heartbeat_secs {
             return Err(ConfigError::Invalid {
                 name: "JOBSTREAM_NODE_TIMEOUT_SECS".to_owned(),
                 value: self.node_timeout_secs.to_string(),
                 expected: format!(
-                    "must be more than JOBSTREAM_HEARTBEAT_SECS ({})",
+                    "must be at least three heartbeats (JOBSTREAM_HEARTBEAT_SECS is {}): \
+                     a live node must not be taken for dead for one late heartbeat",
                     self.heartbeat_secs
                 ),
             });

@@ -301,7 +301,7 @@ fn bad_values_name_the_variable() {
     .to_string();
     assert_eq!(
         e,
-        r#"JOBSTREAM_NODE_TIMEOUT_SECS="5" is invalid: must be more than JOBSTREAM_HEARTBEAT_SECS (5)"#
+        r#"JOBSTREAM_NODE_TIMEOUT_SECS="5" is invalid: must be at least three heartbeats (JOBSTREAM_HEARTBEAT_SECS is 5): a live node must not be taken for dead for one late heartbeat"#
     );
     let e = with(&[
         ("JOBSTREAM_LOG_BYTES", "2048"),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{lock, Engine, Job, Queued};
 use crate::model::JobState;
-use crate::store::{Claimed, JobRecord, StoreError};
+use crate::store::{Claimed, JobRecord, StoreError, RESTART_SEQ_GAP};
 
 impl Engine {
     /// Cluster-wide bounds checked before a submit: the shared queue and
@@ -47,8 +47,9 @@ impl Engine {
         let Some((node, cluster)) = self.cluster() else {
             return std::future::pending().await;
         };
+        let kinds: Vec<String> = self.inner.registry.kinds().map(str::to_owned).collect();
         loop {
-            match cluster.claim(&node.id()).await {
+            match cluster.claim(&node.id(), &kinds).await {
                 Ok(Some(claimed)) => {
                     // There may be more: the next idle worker looks too.
                     self.inner.queued.notify_one();
@@ -73,7 +74,7 @@ impl Engine {
     async fn take(&self, claimed: Claimed) -> Option<Queued> {
         let rec = claimed.record;
         tracing::info!(job = %rec.id, kind = %rec.kind, "job claimed");
-        let job = self.attach(&rec).await?;
+        let job = self.attach(&rec, claimed.again).await?;
         if claimed.cancel_requested {
             job.cancelled.store(true, Ordering::SeqCst);
             self.finish(&job, JobState::Cancelled, None).await;
@@ -93,10 +94,15 @@ impl Engine {
     }
 
     /// Job `rec`, which this node now holds, with a log that persists:
-    /// its mirror attached, or loaded.
-    async fn attach(&self, rec: &JobRecord) -> Option<Arc<Job>> {
+    /// its mirror attached, or loaded. Claimed `again`, its ids jump past
+    /// anything the node that claimed it before may have shown.
+    async fn attach(&self, rec: &JobRecord, again: bool) -> Option<Arc<Job>> {
         let node = self.inner.node.as_ref()?;
-        let next_seq = rec.last_seq + 1;
+        let next_seq = if again {
+            rec.last_seq + RESTART_SEQ_GAP + 1
+        } else {
+            rec.last_seq + 1
+        };
         let mirrored = lock(&node.mirrors).remove(&rec.id);
         if let Some(job) = mirrored {
             job.log.attach(self.writer(), next_seq);
@@ -108,9 +114,18 @@ impl Engine {
             let cancel = self.inner.shutdown.child_token();
             match self.load(rec, links.clone(), next_seq, cancel).await {
                 Ok(job) => {
-                    lock(&self.inner.table)
-                        .jobs
-                        .insert(job.id, Arc::clone(&job));
+                    let mut table = lock(&self.inner.table);
+                    // A mirror made meanwhile (a page asked for the job):
+                    // that one is attached, so there is one copy.
+                    let mirror = table.jobs.get(&rec.id).cloned();
+                    if let Some(mirror) = mirror {
+                        lock(&node.mirrors).remove(&rec.id);
+                        drop(table);
+                        mirror.log.attach(self.writer(), next_seq);
+                        return Some(mirror);
+                    }
+                    table.jobs.insert(job.id, Arc::clone(&job));
+                    drop(table);
                     job.log.announce();
                     return Some(job);
                 }
@@ -130,10 +145,12 @@ impl Engine {
         let Some((node, cluster)) = self.cluster() else {
             return Ok(false);
         };
-        // A job just submitted here is queued once its insert is stored.
-        self.flush().await;
+        // A job just submitted here is queued once its insert is stored
+        // (waited for within a bound: a store that does not write answers
+        // below).
+        let _ = tokio::time::timeout(super::PENDING_WRITES_WAIT, self.flush()).await;
         if let Some(claimed) = cluster.claim_queued(&node.id(), job.id).await? {
-            let held = self.attach(&claimed.record).await;
+            let held = self.attach(&claimed.record, claimed.again).await;
             if let Some(held) = held {
                 held.cancelled.store(true, Ordering::SeqCst);
                 self.finish(&held, JobState::Cancelled, None).await;

@@ -70,6 +70,8 @@ pub(super) struct Node {
     pub(super) news: Notify,
     /// Jobs queued in the whole cluster, at the last count.
     queued: AtomicUsize,
+    /// Whether the last heartbeat was recorded (`/readyz`).
+    heard: std::sync::atomic::AtomicBool,
     /// Stops the node's own tasks, once it has left.
     pub(super) stop: CancellationToken,
 }
@@ -83,8 +85,14 @@ impl Node {
             dirty: Mutex::default(),
             news: Notify::new(),
             queued: AtomicUsize::new(0),
+            heard: std::sync::atomic::AtomicBool::new(true),
             stop: CancellationToken::new(),
         }
+    }
+
+    /// Whether this node's last heartbeat was recorded.
+    pub(super) fn is_heard(&self) -> bool {
+        self.heard.load(Ordering::Relaxed)
     }
 
     pub(super) fn queued(&self) -> usize {
@@ -167,10 +175,12 @@ impl Engine {
     /// Leaves the cluster (a clean stop) and stops the node's tasks.
     pub(super) async fn leave(&self) {
         if let Some((node, cluster)) = self.cluster() {
+            // Stopped first: a heartbeat after the row is gone would take
+            // this node for declared dead and join again.
+            node.stop.cancel();
             if let Err(e) = cluster.leave(&node.id()).await {
                 tracing::warn!(error = %e, "could not leave the cluster; other nodes will time it out");
             }
-            node.stop.cancel();
         }
     }
 
@@ -245,6 +255,7 @@ impl Engine {
             if beat.is_ok() {
                 last_heard = now;
             }
+            node.heard.store(beat.is_ok(), Ordering::Relaxed);
             let beat = match beat {
                 Ok(_) => {
                     self.after_beat(heard_since.elapsed() >= node.config.node_timeout)
@@ -291,6 +302,9 @@ impl Engine {
         let Some((node, cluster)) = self.cluster() else {
             return Ok(());
         };
+        if node.stop.is_cancelled() {
+            return Ok(()); // it left the cluster (a clean stop)
+        }
         let running: Vec<JobId> = lock(&self.inner.table)
             .jobs
             .values()
@@ -360,6 +374,13 @@ impl Engine {
                     let all: Vec<JobId> = lock(&node.mirrors).keys().copied().collect();
                     node.mark(all);
                     self.inner.queued.notify_one();
+                    // Jobs new to this node that a live list here shows.
+                    let engine = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = engine.refresh_watched().await {
+                            tracing::warn!(error = %e, "cannot look up the jobs of the lists open here");
+                        }
+                    });
                 }
             }
         }

@@ -14,6 +14,10 @@ use crate::store::{JobRecord, StoreError};
 /// Most events read from the store for a mirror at a time.
 const MIRROR_PAGE: usize = 512;
 
+/// How many of a watched session's newest jobs are looked up again after
+/// notices were missed.
+const LIST_REFRESH: usize = 50;
+
 impl Engine {
     /// Reads what the mirrors have not seen: those named by notices at
     /// once, all of them every poll.
@@ -28,6 +32,7 @@ impl Engine {
                 () = node.stop.cancelled() => return,
                 () = node.news.notified() => {}
                 _ = poll.tick() => {
+                    self.forget_unread_mirrors();
                     let mirrors: Vec<(JobId, u64)> = lock(&node.mirrors)
                         .values()
                         .map(|j| (j.id, j.log.last_seq()))
@@ -39,11 +44,11 @@ impl Engine {
                     }
                 }
             }
-            let dirty: Vec<JobId> = lock(&node.dirty).drain().collect();
-            for id in dirty {
+            let mut dirty: Vec<JobId> = lock(&node.dirty).drain().collect();
+            while let Some(id) = dirty.pop() {
                 if let Err(e) = self.read_mirror(id).await {
                     tracing::warn!(job = %id, error = %e, "cannot read another node's events; retrying");
-                    node.mark([id]);
+                    node.mark(dirty.drain(..).chain([id]));
                     tokio::time::sleep(node.config.poll.min(Duration::from_secs(1))).await;
                     break;
                 }
@@ -74,6 +79,10 @@ impl Engine {
             }
         };
         loop {
+            if job.log.is_attached() {
+                // Claimed by this node meanwhile: it writes the job now.
+                return Ok(());
+            }
             let after = job.log.last_seq();
             let events = self
                 .inner
@@ -131,5 +140,52 @@ impl Engine {
         if let Some((node, _)) = self.cluster() {
             lock(&node.mirrors).insert(job.id, Arc::clone(job));
         }
+    }
+
+    /// Drops the mirrors nobody here reads and no live list here shows:
+    /// memory holds copies only of jobs that are wanted. A page or a
+    /// stream that asks again makes a new one.
+    fn forget_unread_mirrors(&self) {
+        let Some((node, _)) = self.cluster() else {
+            return;
+        };
+        let unread: Vec<Arc<Job>> = lock(&node.mirrors)
+            .values()
+            .filter(|j| j.log.readers() == 0 && !self.is_watched(j.owner))
+            .cloned()
+            .collect();
+        for job in unread {
+            let mut table = lock(&self.inner.table);
+            let mut mirrors = lock(&node.mirrors);
+            // Still unread, and still the same copy (not claimed here).
+            if job.log.readers() == 0 && !job.log.is_attached() {
+                mirrors.remove(&job.id);
+                if table
+                    .jobs
+                    .get(&job.id)
+                    .is_some_and(|j| Arc::ptr_eq(j, &job))
+                {
+                    table.jobs.remove(&job.id);
+                }
+            }
+        }
+    }
+
+    /// Looks up the recent jobs of every session whose live list is open
+    /// here: after a notice too big to name its jobs, or notices missed.
+    pub(super) async fn refresh_watched(&self) -> Result<(), StoreError> {
+        let Some((node, _)) = self.cluster() else {
+            return Ok(());
+        };
+        let owners: Vec<crate::SessionId> = lock(&self.inner.feeds)
+            .iter()
+            .filter(|(_, feed)| feed.receiver_count() > 0)
+            .map(|(owner, _)| *owner)
+            .collect();
+        for owner in owners {
+            let recent = self.inner.store.jobs_of(owner, LIST_REFRESH).await?;
+            node.mark(recent.into_iter().map(|r| r.id));
+        }
+        Ok(())
     }
 }

@@ -256,6 +256,9 @@ impl Engine {
         if !self.inner.store_healthy.load(Ordering::SeqCst) {
             return Err("the job store fails to write");
         }
+        if self.inner.node.as_ref().is_some_and(|n| !n.is_heard()) {
+            return Err("this node cannot record its heartbeat in the cluster");
+        }
         if self.inner.writes.capacity() == 0 || self.inner.room.available_permits() == 0 {
             return Err("the job store is behind");
         }

@@ -172,5 +172,10 @@ impl Engine {
             _ => tracing::debug!(state = %state, "job ended"),
         }
         self.finish(&job, state, error).await;
+        if job.fenced.load(Ordering::SeqCst) {
+            // Its end as the store has it (written by the node that took
+            // it) is what a request here should get: loaded again.
+            lock(&self.inner.table).remove(&[job.id]);
+        }
     }
 }

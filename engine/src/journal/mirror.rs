@@ -6,6 +6,7 @@ use std::sync::Arc;
 use jobstream_protocol::End;
 
 use super::{EventLog, Links, Writer};
+use crate::log::LogState;
 use crate::model::{Event, EventKind, JobState, LogLimits, Progress};
 use crate::store::{JobRecord, StoredEvent};
 
@@ -29,7 +30,9 @@ impl EventLog {
     /// A log rebuilt from the store: the job's record and its last stored
     /// events (oldest first, ids increasing). Closed if the job has ended.
     /// With `links`, later appends are persisted and continue from
-    /// `next_seq` (at least one past the last stored id).
+    /// `next_seq` (at least one past the last stored id). Without a writer
+    /// (a mirror, a job loaded back), the events' states, progress and end
+    /// win over the record's, which may have been read before them.
     pub(crate) fn restore(
         limits: LogLimits,
         record: &JobRecord,
@@ -38,15 +41,10 @@ impl EventLog {
         next_seq: u64,
     ) -> Arc<Self> {
         let last = events.last().map_or(0, |e| e.seq);
+        let follow_events = writer.is_none();
         let this = Self::build(limits, links, writer, next_seq.max(last + 1), record.state);
         let last_seq = {
             let mut st = this.log.lock();
-            // What came before the first restored event is not in memory.
-            st.dropped_through = events.first().map_or(0, |e| e.seq - 1);
-            for e in events {
-                let event = Event::encoded(e.seq, e.kind, e.text.into_boxed_str(), e.line);
-                this.log.keep(&mut st, event);
-            }
             st.error.clone_from(&record.error);
             st.closed = record.state.is_terminal();
             st.progress = record.progress.map(|fraction| Progress {
@@ -55,6 +53,15 @@ impl EventLog {
             });
             st.started_at = record.started_at;
             st.finished_at = record.finished_at;
+            // What came before the first restored event is not in memory.
+            st.dropped_through = events.first().map_or(0, |e| e.seq - 1);
+            for e in events {
+                if follow_events {
+                    follow(&mut st, e.kind, &e.text);
+                }
+                let event = Event::encoded(e.seq, e.kind, e.text.into_boxed_str(), e.line);
+                this.log.keep(&mut st, event);
+            }
             st.last_seq()
         };
         this.log.publish(last_seq);
@@ -82,29 +89,7 @@ impl EventLog {
                 if e.seq <= st.last_seq() {
                     continue; // read twice (a notice and a poll)
                 }
-                match e.kind {
-                    EventKind::Message => {}
-                    EventKind::State => {
-                        if let Ok(state) = e.text.parse::<JobState>() {
-                            st.state = state;
-                            visible = true;
-                        }
-                    }
-                    EventKind::Progress => {
-                        if let Ok(p) = serde_json::from_str::<Progress>(&e.text) {
-                            st.progress = Some(p);
-                            visible = true;
-                        }
-                    }
-                    EventKind::End => {
-                        if let Ok(end) = serde_json::from_str::<End>(&e.text) {
-                            st.state = end.state;
-                            st.error = end.error;
-                            visible = true;
-                        }
-                    }
-                    EventKind::Close => st.closed = true,
-                }
+                visible |= follow(&mut st, e.kind, &e.text);
                 self.log.skip_to(&mut st, e.seq + 1);
                 let event = Event::encoded(e.seq, e.kind, e.text.into_boxed_str(), e.line);
                 self.log.keep(&mut st, event);
@@ -120,5 +105,27 @@ impl EventLog {
         };
         self.log.publish(last);
         visible
+    }
+}
+
+/// What a stored event of `kind` with `text` says about its job, applied
+/// as the node that ran it applied it. Whether the job list sees a change.
+fn follow(st: &mut LogState, kind: EventKind, text: &str) -> bool {
+    match kind {
+        EventKind::Message => false,
+        EventKind::State => text.parse::<JobState>().map(|s| st.state = s).is_ok(),
+        EventKind::Progress => serde_json::from_str::<Progress>(text)
+            .map(|p| st.progress = Some(p))
+            .is_ok(),
+        EventKind::End => serde_json::from_str::<End>(text)
+            .map(|end| {
+                st.state = end.state;
+                st.error = end.error;
+            })
+            .is_ok(),
+        EventKind::Close => {
+            st.closed = true;
+            false
+        }
     }
 }

@@ -48,6 +48,9 @@ pub struct Claimed {
     pub record: JobRecord,
     /// Cancelled while it waited: it ends `cancelled` without running.
     pub cancel_requested: bool,
+    /// Claimed before, by a node that died before it was seen running:
+    /// that node may have shown its readers ids the store never got.
+    pub again: bool,
 }
 
 /// The texts of a rescued job's terminal events.
@@ -97,8 +100,9 @@ pub trait Cluster: Send + Sync {
     /// their jobs (and any running job no live node holds).
     async fn rescue(&self, rescue: &Rescue) -> Result<Rescued, StoreError>;
 
-    /// Claims the oldest queued job no node holds, for `node`.
-    async fn claim(&self, node: &str) -> Result<Option<Claimed>, StoreError>;
+    /// Claims the oldest queued job of one of `kinds` that no node holds,
+    /// for `node` (if it is alive).
+    async fn claim(&self, node: &str, kinds: &[String]) -> Result<Option<Claimed>, StoreError>;
 
     /// Claims the queued job `job` for `node` if no node holds it (to
     /// cancel it). `None`: another node holds it, or it is not queued.

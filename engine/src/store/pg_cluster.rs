@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::cluster::{Claimed, Cluster, Notice, Rescue, Rescued};
 use super::codec::{db_ms, parse};
-use super::postgres::{record, Fence, PgStore, SELECT_JOBS};
+use super::postgres::{record, Fence, PgStore};
 use super::{StoreError, Write};
 use crate::id::{JobId, SessionId};
 
@@ -45,6 +45,16 @@ pub(super) async fn not_held(
     if changed.is_empty() {
         return Ok(changed);
     }
+    // The node's row, shared-locked to the commit: a rescue (which
+    // deletes it) waits for these writes, or these see the node gone and
+    // write nothing for the jobs it held.
+    let alive: Option<i32> = sqlx::query_scalar("SELECT 1 FROM nodes WHERE id = $1 FOR SHARE")
+        .bind(node)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if alive.is_none() {
+        return Ok(changed);
+    }
     let ids: Vec<String> = changed.iter().map(ToString::to_string).collect();
     let held: Vec<String> =
         sqlx::query_scalar("SELECT id FROM jobs WHERE id = ANY($1) AND node = $2 FOR UPDATE")
@@ -58,16 +68,15 @@ pub(super) async fn not_held(
     Ok(changed)
 }
 
-/// Tells the other nodes, on commit, which jobs `writes` touched, and wakes
-/// idle ones when a job was queued.
-pub(super) async fn notify(conn: &mut PgConnection, writes: &[Write]) -> Result<(), StoreError> {
-    let touched: HashSet<JobId> = writes.iter().map(job_of).collect();
-    if touched.len() > NOTICE_JOBS {
+/// Tells the other nodes, on commit, that `jobs` changed: one notice
+/// naming them with their owners, or `*` when they are too many to name.
+async fn notify_changed(conn: &mut PgConnection, jobs: &[JobId]) -> Result<(), StoreError> {
+    if jobs.len() > NOTICE_JOBS {
         sqlx::query("SELECT pg_notify('jobstream_jobs', '*')")
             .execute(&mut *conn)
             .await?;
-    } else if !touched.is_empty() {
-        let ids: Vec<String> = touched.iter().map(ToString::to_string).collect();
+    } else if !jobs.is_empty() {
+        let ids: Vec<String> = jobs.iter().map(ToString::to_string).collect();
         sqlx::query(
             "SELECT pg_notify('jobstream_jobs', string_agg(id || ':' || owner, ',')) \
              FROM jobs WHERE id = ANY($1)",
@@ -76,6 +85,19 @@ pub(super) async fn notify(conn: &mut PgConnection, writes: &[Write]) -> Result<
         .execute(&mut *conn)
         .await?;
     }
+    Ok(())
+}
+
+/// Tells the other nodes, on commit, which jobs `writes` touched, and wakes
+/// idle ones when a job was queued.
+pub(super) async fn notify(conn: &mut PgConnection, writes: &[Write]) -> Result<(), StoreError> {
+    let touched: Vec<JobId> = writes
+        .iter()
+        .map(job_of)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    notify_changed(conn, &touched).await?;
     if writes.iter().any(|w| matches!(w, Write::Insert(_))) {
         sqlx::query("SELECT pg_notify('jobstream_queue', '')")
             .execute(&mut *conn)
@@ -88,26 +110,20 @@ pub(super) async fn notify(conn: &mut PgConnection, writes: &[Write]) -> Result<
 /// timed by the same clock.
 const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
-impl PgStore {
-    async fn claimed(
-        &self,
-        row: Option<sqlx::postgres::PgRow>,
-    ) -> Result<Option<Claimed>, StoreError> {
-        let Some(row) = row else { return Ok(None) };
-        let id: String = row.try_get("id")?;
-        let cancel_requested: bool = row.try_get("cancel_requested")?;
-        let found = sqlx::query(&format!("{SELECT_JOBS} WHERE j.id = $1"))
-            .bind(&id)
-            .fetch_optional(&self.pool)
-            .await?;
-        match found {
-            Some(row) => Ok(Some(Claimed {
-                record: record(&row)?,
-                cancel_requested,
-            })),
-            None => Ok(None), // deleted meanwhile (retention)
-        }
-    }
+/// What a claim returns: the job's record (as `SELECT_JOBS` reads it),
+/// whether a cancel was asked for, and how often it was claimed.
+const CLAIMED: &str = "RETURNING id, owner, kind, params, display_name, locale, state, error, \
+     progress, progress_label, created_at, started_at, finished_at, cancel_requested, claims, \
+     (SELECT max(seq) FROM events e WHERE e.job_id = jobs.id) AS last_seq";
+
+/// The claim a row returned by a `CLAIMED` statement is.
+fn claimed(row: Option<sqlx::postgres::PgRow>) -> Result<Option<Claimed>, StoreError> {
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(Claimed {
+        record: record(&row)?,
+        cancel_requested: row.try_get("cancel_requested")?,
+        again: row.try_get::<i32, _>("claims")? > 1,
+    }))
 }
 
 /// `id:owner,id:owner` or `*`, as `notify` in `postgres.rs` sends it.
@@ -146,7 +162,9 @@ impl Cluster for PgStore {
             "UPDATE nodes SET seen_at = {NOW_MS} WHERE id = $1"
         ))
         .bind(node)
-        .execute(&self.pool)
+        // On a connection of its own: readers busy on the pool's never
+        // hold up the heartbeat.
+        .execute(&self.beats)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -162,6 +180,11 @@ impl Cluster for PgStore {
     async fn rescue(&self, r: &Rescue) -> Result<Rescued, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
+        // A rescue never waits long on a lock (a stalled node's writer may
+        // hold some): it gives up and tries again at the next heartbeat.
+        sqlx::query("SET LOCAL lock_timeout = '1s'")
+            .execute(&mut *tx)
+            .await?;
         let timeout = i64::try_from(r.timeout.as_millis()).unwrap_or(i64::MAX);
         // Locked, skipping those another node is rescuing now.
         let nodes: Vec<String> = sqlx::query_scalar(&format!(
@@ -212,24 +235,13 @@ impl Cluster for PgStore {
             .await?;
             interrupted.push(parse("job id", &id)?);
         }
-        if !orphans.is_empty() {
-            sqlx::query(
-                "SELECT pg_notify('jobstream_jobs', string_agg(id || ':' || owner, ',')) \
-                 FROM jobs WHERE id = ANY($1)",
-            )
-            .bind(
-                interrupted
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>(),
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
+        notify_changed(&mut tx, &interrupted).await?;
         // Queued jobs a dead node had claimed (and not started) go back.
         let requeued = sqlx::query(
-            "UPDATE jobs j SET node = NULL WHERE state = 'queued' AND node IS NOT NULL \
-             AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = j.node)",
+            "UPDATE jobs SET node = NULL WHERE id IN (SELECT id FROM jobs j \
+             WHERE state = 'queued' AND node IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = j.node) \
+             FOR UPDATE SKIP LOCKED)",
         )
         .execute(&mut *tx)
         .await?
@@ -247,28 +259,34 @@ impl Cluster for PgStore {
         })
     }
 
-    async fn claim(&self, node: &str) -> Result<Option<Claimed>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE jobs SET node = $1 WHERE id = (SELECT id FROM jobs \
-             WHERE state = 'queued' AND node IS NULL ORDER BY created_at, n LIMIT 1 \
-             FOR UPDATE SKIP LOCKED) RETURNING id, cancel_requested",
-        )
+    async fn claim(&self, node: &str, kinds: &[String]) -> Result<Option<Claimed>, StoreError> {
+        // One statement: the claim and what the node needs to run the job
+        // commit together, or not at all. Only by a node that is alive
+        // (one declared dead must join again first), only of kinds it
+        // knows (nodes of an older version leave newer kinds to others).
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET node = $1, claims = claims + 1 WHERE id = (SELECT id FROM jobs \
+             WHERE state = 'queued' AND node IS NULL AND kind = ANY($2) \
+             AND EXISTS (SELECT 1 FROM nodes WHERE id = $1) \
+             ORDER BY created_at, n LIMIT 1 FOR UPDATE SKIP LOCKED) {CLAIMED}"
+        ))
         .bind(node)
+        .bind(kinds)
         .fetch_optional(&self.pool)
         .await?;
-        self.claimed(row).await
+        claimed(row)
     }
 
     async fn claim_queued(&self, node: &str, job: JobId) -> Result<Option<Claimed>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE jobs SET node = $1 WHERE id = $2 AND state = 'queued' AND node IS NULL \
-             RETURNING id, cancel_requested",
-        )
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET node = $1, claims = claims + 1 WHERE id = $2 AND state = 'queued' \
+             AND node IS NULL AND EXISTS (SELECT 1 FROM nodes WHERE id = $1) {CLAIMED}"
+        ))
         .bind(node)
         .bind(job.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        self.claimed(row).await
+        claimed(row)
     }
 
     async fn request_cancel(&self, job: JobId) -> Result<bool, StoreError> {

@@ -33,6 +33,8 @@ const READERS: u32 = 8;
 pub struct PgStore {
     pub(super) pool: PgPool,
     pub(super) writer: PgPool,
+    /// The heartbeat's own connection (see `pg_cluster.rs`).
+    pub(super) beats: PgPool,
     /// Once this process is a cluster node: its id, and where the writes it
     /// may no longer make are reported (see `cluster.rs`).
     pub(super) fence: Arc<std::sync::Mutex<Option<Fence>>>,
@@ -60,12 +62,20 @@ impl PgStore {
                 .idle_timeout(Some(Duration::from_secs(600)))
                 .max_lifetime(Some(Duration::from_secs(3600)))
         };
-        let writer = sized(1).connect_with(options.clone()).await?;
+        // A transaction of a writer that stalls (its node paused or cut
+        // off) is ended by the server, so its row locks do not hold up the
+        // other nodes (a rescue) for longer than this.
+        let writing = options
+            .clone()
+            .options([("idle_in_transaction_session_timeout", "10s")]);
+        let writer = sized(1).connect_with(writing).await?;
         sqlx::migrate!("./migrations-pg").run(&writer).await?;
+        let beats = sized(1).connect_lazy_with(options.clone());
         let pool = sized(READERS).connect_lazy_with(options);
         Ok(PgStore {
             pool,
             writer,
+            beats,
             fence: Arc::default(),
         })
     }
