@@ -312,6 +312,26 @@ async fn a_dead_nodes_many_jobs_end_its_claimed_one_runs_elsewhere_and_lists_sho
     .await
     .unwrap();
 
+    // And one whose end and sentinel were stored, but not its state.
+    let ended = jobstream_engine::JobId::random();
+    sqlx::query(insert)
+        .bind(ended.to_string())
+        .bind(owner.to_string())
+        .bind("running")
+        .bind(600_i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO events (job_id, seq, kind, text, line) VALUES \
+         ($1, 1, 1, 'running', 0), ($1, 2, 2, '{\"state\":\"succeeded\"}', 0), \
+         ($1, 3, 3, '__CLOSE_SSE__', 0)",
+    )
+    .bind(ended.to_string())
+    .execute(&pool)
+    .await
+    .unwrap();
+
     let front = node(&url, None, &gate).await;
     let mut list = front.watch(owner);
     let worker = node(&url, Some(1), &gate).await;
@@ -339,20 +359,26 @@ async fn a_dead_nodes_many_jobs_end_its_claimed_one_runs_elsewhere_and_lists_sho
     assert!(events.iter().any(|e| e.2 == "done"), "{events:?}");
 
     // Every running job ended, once.
-    let ended: i64 =
+    let lost: i64 =
         sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'interrupted' AND error = $1")
             .bind(NODE_LOST)
             .fetch_one(&pool)
             .await
             .unwrap();
-    assert_eq!(ended, 200);
+    assert_eq!(lost, 200);
     let ends: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE kind = 2 AND job_id <> $1")
             .bind(claimed.to_string())
             .fetch_one(&pool)
             .await
             .unwrap();
-    assert_eq!(ends, 200);
+    assert_eq!(ends, 201, "one end each, the one that had ended included");
+    let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
+        .bind(ended.to_string())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "succeeded", "it ended as its stored end says");
 
     // The list open on the front node shows them, though the notice named
     // none of them (its newest jobs are looked up again).

@@ -202,14 +202,14 @@ impl Engine {
                 gap: RESTART_SEQ_GAP,
             })
             .await?;
-        if !rescued.nodes.is_empty() || !rescued.interrupted.is_empty() || rescued.requeued > 0 {
+        if !rescued.nodes.is_empty() || !rescued.ended.is_empty() || rescued.requeued > 0 {
             tracing::warn!(
                 nodes = ?rescued.nodes,
-                interrupted = rescued.interrupted.len(),
+                ended = rescued.ended.len(),
                 requeued = rescued.requeued,
                 "took back the jobs of nodes that stopped answering"
             );
-            node.mark(rescued.interrupted);
+            node.mark(rescued.ended);
         }
         Ok(())
     }

@@ -322,13 +322,14 @@ impl Engine {
                 "jobs did not stop within the shutdown grace period"
             );
         }
-        let queued: std::collections::HashSet<JobId> =
-            lock(&self.inner.queue).iter().map(|q| q.job.id).collect();
         let unfinished: Vec<Arc<Job>> = lock(&self.inner.table)
             .jobs
             .values()
-            // Mirrors of jobs other nodes run are not this node's to end.
-            .filter(|j| !j.log.is_closed() && j.log.is_attached() && !queued.contains(&j.id))
+            // Jobs that never started stay queued in the store; mirrors of
+            // jobs other nodes run are not this node's to end.
+            .filter(|j| {
+                !j.log.is_closed() && j.log.is_attached() && j.log.state() != JobState::Queued
+            })
             .cloned()
             .collect();
         let ends = async {

@@ -101,6 +101,11 @@ impl Engine {
     }
 
     async fn run_in(&self, Queued { job, ctx, run }: Queued, span: tracing::Span) {
+        if self.inner.shutdown.is_cancelled() {
+            // Taken as the server stops: not started, it stays queued in
+            // the store (it runs after the next start, or on another node).
+            return;
+        }
         if job.log.set_running().await.is_err() {
             return; // already closed (cancelled)
         }

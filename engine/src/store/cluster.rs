@@ -76,8 +76,9 @@ pub struct Rescue {
 pub struct Rescued {
     /// Nodes declared dead.
     pub nodes: Vec<String>,
-    /// Running jobs ended `interrupted`.
-    pub interrupted: Vec<JobId>,
+    /// Running jobs ended: `interrupted`, or as they had said (their end
+    /// was stored, their state not).
+    pub ended: Vec<JobId>,
     /// Claimed queued jobs put back in the queue.
     pub requeued: usize,
 }

@@ -106,6 +106,31 @@ pub(super) async fn notify(conn: &mut PgConnection, writes: &[Write]) -> Result<
     Ok(())
 }
 
+/// Whether running job `id` had in fact ended: its node stored its end
+/// and sentinel but died before its state (they can fall in two batches).
+/// Its state is then taken from that end, and nothing is appended.
+async fn ended_before(conn: &mut PgConnection, id: &str) -> Result<bool, StoreError> {
+    let last: Vec<(i16, Vec<u8>)> =
+        sqlx::query_as("SELECT kind, text FROM events WHERE job_id = $1 ORDER BY seq DESC LIMIT 2")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let end = match last.as_slice() {
+        [(3, _), (2, end)] => serde_json::from_slice::<jobstream_protocol::End>(end).ok(),
+        _ => None,
+    };
+    let Some(end) = end else { return Ok(false) };
+    sqlx::query(&format!(
+        "UPDATE jobs SET state = $2, error = $3, finished_at = {NOW_MS}, node = NULL WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(end.state.as_str())
+    .bind(end.error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
 /// The database's clock in Unix milliseconds: every node's heartbeat is
 /// timed by the same clock.
 const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
@@ -204,9 +229,13 @@ impl Cluster for PgStore {
         )
         .fetch_all(&mut *tx)
         .await?;
-        let mut interrupted = Vec::with_capacity(orphans.len());
+        let mut ended = Vec::with_capacity(orphans.len());
         for row in &orphans {
             let id: String = row.try_get("id")?;
+            if ended_before(&mut tx, &id).await? {
+                ended.push(parse("job id", &id)?);
+                continue;
+            }
             let (seq, line): (i64, i64) = sqlx::query_as(
                 "SELECT coalesce(max(seq), 0), coalesce(max(line), 0) FROM events WHERE job_id = $1",
             )
@@ -233,9 +262,9 @@ impl Cluster for PgStore {
             .bind(&r.error)
             .execute(&mut *tx)
             .await?;
-            interrupted.push(parse("job id", &id)?);
+            ended.push(parse("job id", &id)?);
         }
-        notify_changed(&mut tx, &interrupted).await?;
+        notify_changed(&mut tx, &ended).await?;
         // Queued jobs a dead node had claimed (and not started) go back.
         let requeued = sqlx::query(
             "UPDATE jobs SET node = NULL WHERE id IN (SELECT id FROM jobs j \
@@ -254,7 +283,7 @@ impl Cluster for PgStore {
         tx.commit().await?;
         Ok(Rescued {
             nodes,
-            interrupted,
+            ended,
             requeued: usize::try_from(requeued).unwrap_or(usize::MAX),
         })
     }
