@@ -21,8 +21,11 @@
 //!   owner's feed.
 //! * [`sse`]: Server-Sent Events framing, done once per event.
 //! * [`job`]: what a running job gets: [`JobContext`] and [`Emitter`].
-//! * [`store`]: the [`Store`] trait and [`SqliteStore`]: jobs and events
-//!   persisted in batches by one writer task, recovered after a restart.
+//! * [`store`]: the [`Store`] trait, [`SqliteStore`] and [`PgStore`]: jobs
+//!   and events persisted in batches by one writer task, recovered after a
+//!   restart; on PostgreSQL also [`store::Cluster`], what several nodes
+//!   share (the engine's side is `engine/cluster.rs`, `claim.rs` and
+//!   `mirrors.rs`).
 //! * [`id`]: 128-bit random job and session ids.
 //!
 //! Modules depend one way only, with no cycle: `engine` → `registry` →

@@ -35,7 +35,8 @@ pub use reserve::Reserve;
 pub use sqlite::SqliteStore;
 
 /// Opens the store `url` names: `sqlite:` (one process; the default) or
-/// `postgres://` / `postgresql://` (one process per database for now).
+/// `postgres://` / `postgresql://` (shared by any number of nodes, see
+/// [`Cluster`]).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if is_postgres(url) {
         Ok(Arc::new(PgStore::open(url).await?))

@@ -1,12 +1,14 @@
 //! The PostgreSQL store: the same trait, tables and batches as SQLite
-//! (`sqlite.rs`), on a database users already operate. One process per
-//! database for now (see the module docs of `store`).
+//! (`sqlite.rs`), on a database users already operate, which any number
+//! of nodes share (`cluster.rs`, `pg_cluster.rs`).
 //!
 //! Differences that matter: event texts are `BYTEA` (PostgreSQL's `text`
 //! refuses NUL, which a job may say); in a job's own fields (name, error,
 //! progress label) a NUL becomes U+FFFD; jobs created in the same
 //! millisecond are ordered by a serial `n`. The writer has a connection
-//! of its own, as on SQLite, so readers can never starve it.
+//! of its own, as on SQLite, so readers can never starve it. As a cluster
+//! node, a batch writes only for jobs the node holds, and tells the other
+//! nodes what it touched once committed.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
