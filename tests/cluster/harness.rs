@@ -33,6 +33,8 @@ pub const TERMINAL: [&str; 4] = ["succeeded", "failed", "cancelled", "interrupte
 /// Three nodes on a database of their own, and one session on all of them.
 pub struct Cluster {
     pub nodes: Vec<common::Server>,
+    /// Their database, for what a test does behind their backs.
+    pub database: String,
     /// Each node's log (JSON lines at `info`), read by [`Cluster::claimed`]
     /// and shown when a test fails.
     pub logs: Vec<PathBuf>,
@@ -67,6 +69,7 @@ impl Cluster {
         }))
         .await;
         let cluster = Cluster {
+            database: url.clone(),
             nodes,
             logs,
             client: common::session(),
@@ -197,6 +200,17 @@ impl Cluster {
     }
 
     /// The ids of the jobs each node's log says it claimed.
+    /// The id `node` has in the cluster (from its "joined the cluster" line).
+    pub fn node_id(&self, node: usize) -> String {
+        std::fs::read_to_string(&self.logs[node])
+            .unwrap()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|entry| entry["fields"]["message"] == "joined the cluster")
+            .and_then(|entry| entry["fields"]["node"].as_str().map(str::to_owned))
+            .expect("a node logs its id when it joins")
+    }
+
     pub fn claimed(&self) -> Vec<Vec<String>> {
         self.logs
             .iter()

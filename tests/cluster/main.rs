@@ -279,6 +279,20 @@ async fn a_killed_nodes_job_ends_interrupted_for_readers_elsewhere_and_the_queue
         others.push(cluster.echo(alive[1], params).await);
     }
 
+    // One of the queued jobs, claimed by the node about to die (as if it
+    // had taken it and died before starting it): it must run elsewhere.
+    let db = sqlx::PgPool::connect(&cluster.database).await.unwrap();
+    let taken = sqlx::query(
+        "UPDATE jobs SET node = $1, claims = claims + 1 \
+         WHERE id = $2 AND state = 'queued' AND node IS NULL",
+    )
+    .bind(cluster.node_id(dead))
+    .bind(others.last().unwrap())
+    .execute(&db)
+    .await
+    .unwrap();
+    assert_eq!(taken.rows_affected(), 1, "still queued when claimed");
+
     cluster.kill(dead);
     let killed = Instant::now();
     let mut seen = Vec::new();
